@@ -1,0 +1,78 @@
+// Who a request comes from. Built once per request by the Authenticator (phase 4) and handed to
+// the policy engine (phase 6) and the log line.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/result.hpp"
+#include "http/message.hpp"
+#include "tls/tls.hpp"
+
+namespace dg::auth {
+
+using config::AuthMethod;
+
+struct Identity {
+  std::string name;                 // "alice", "CN of the cert", "uid:1000", "anonymous"
+  std::vector<std::string> groups;
+  AuthMethod method = AuthMethod::Anonymous;
+  std::string listener;             // listener name
+  bool in_group(std::string_view g) const;
+};
+
+// What the connection tells about its client; gathered once per connection.
+struct ConnectionFacts {
+  std::string listener;              // listener name
+  std::string remote;                // "127.0.0.1:53122", "unix"
+  bool tls = false;
+  const tls::PeerCertificate* cert = nullptr;  // verified client certificate, if any
+  bool has_peer_cred = false;        // unix listener: SO_PEERCRED was read
+  uint32_t uid = 0, gid = 0, pid = 0;
+};
+
+struct Outcome {
+  bool ok = false;
+  Identity identity;                      // when ok
+  std::string reason;                     // when !ok: logged, and (generic) shown to the client
+  std::vector<http::Header> challenge;    // e.g. WWW-Authenticate: Basic realm="dockgate"
+  uint32_t delay_ms = 0;                  // back-off: answer the 401 only after this delay
+};
+
+// One immutable snapshot of every identity source (htpasswd, tokens, peer and certificate
+// mappings), built from the configuration at start and on SIGHUP. Failure tracking for back-off
+// lives in a separate object that survives reloads.
+class FailureTracker;
+
+class Authenticator {
+ public:
+  static Result<std::shared_ptr<const Authenticator>> create(const config::Config& cfg);
+  virtual ~Authenticator() = default;
+
+  // methods: the listener's ordered list. The first method whose credentials are present and
+  // valid wins; credentials present but wrong = denied (no fall-through to anonymous).
+  virtual Outcome authenticate(const ConnectionFacts& conn, const std::vector<AuthMethod>& methods,
+                               const http::RequestHead& head, FailureTracker& failures) const = 0;
+};
+
+// Per-process counters of recent failures per client address and per user name (exponential
+// back-off with a cap). Kept across reloads.
+class FailureTracker {
+ public:
+  FailureTracker();
+  ~FailureTracker();
+  // Records a failure; returns the delay to apply before answering.
+  uint32_t failed(const std::string& client, const std::string& user);
+  void succeeded(const std::string& client, const std::string& user);
+  uint32_t current_delay(const std::string& client, const std::string& user) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dg::auth

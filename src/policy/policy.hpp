@@ -1,0 +1,75 @@
+// The policy engine: route (phase 5) and judge (phase 6). No libuv; unit-tested on plain values.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "auth/identity.hpp"
+#include "config/config.hpp"
+#include "http/message.hpp"
+
+namespace dg::policy {
+
+enum OpFlag : uint32_t {
+  kReadOnly = 1u << 0,        // GET/HEAD that changes nothing (plus ContainerWait)
+  kStreamResponse = 1u << 1,  // long-lived streamed response (logs -f, events, stats, wait, pull...)
+  kUpload = 1u << 2,          // streamed upload (build context, load, import, put archive)
+  kTunnel = 1u << 3,          // hijacked: after the request, raw bytes both ways
+  kJsonBody = 1u << 4,        // takes a JSON body the policy may inspect
+  kAlwaysAllow = 1u << 5,     // _ping
+};
+
+struct Operation {
+  std::string_view name;         // Engine API operation id, e.g. "ContainerCreate"
+  uint32_t flags = 0;
+  std::string api_version;       // "1.41", or "" when unversioned
+  std::vector<std::pair<std::string, std::string>> params;  // decoded path params ("id" -> "abc")
+  std::string path;              // decoded canonical path without the version prefix
+  bool tunnel() const { return flags & kTunnel; }
+  const std::string* param(std::string_view key) const;
+};
+
+struct Routed {
+  bool ok = false;
+  Operation op;       // when ok
+  int status = 403;   // when !ok (403 for unknown/ambiguous routes; 400 for malformed targets)
+  std::string reason; // when !ok
+};
+
+struct Decision {
+  bool allow = false;
+  bool audit = false;                 // would have been denied, let through by audit mode
+  int status = 403;                   // when !allow
+  std::string rule;                   // the rule that decided ("" = default deny)
+  std::string reason;                 // e.g. "HostConfig.Privileged is not allowed"
+  std::optional<std::string> body;    // mutated body to forward instead of the client's
+  // Message for the client: `rule "ci": HostConfig.Privileged is not allowed`.
+  std::string message() const;
+};
+
+class Policy {
+ public:
+  // Loads and compiles a policy file; every problem reported as file:line:col.
+  static tl::expected<std::shared_ptr<const Policy>, config::Diagnostics> load(const std::string& path);
+  virtual ~Policy() = default;
+
+  // Phase 5: canonicalise the target as dockerd's router would and map it to an operation.
+  virtual Routed route(const http::RequestHead& head) const = 0;
+
+  // Does judging this operation for this identity need the request body? (Only then is the
+  // body read, up to max_body(); the rest is streamed unread.)
+  virtual bool needs_body(const auth::Identity& who, const Operation& op, const http::RequestHead& head) const = 0;
+  virtual uint64_t max_body() const = 0;
+
+  // Phase 6. body: the complete request body when needs_body() said so (empty string for an
+  // empty body), otherwise std::nullopt.
+  virtual Decision judge(const auth::Identity& who, const Operation& op, const http::RequestHead& head,
+                         std::optional<std::string_view> body) const = 0;
+};
+
+}  // namespace dg::policy
