@@ -13,6 +13,14 @@
 
 namespace dg::uvx {
 
+// Storage for any stream handle (tcp or pipe): uv_handle_t is the common prefix.
+union Socket {
+  uv_handle_t handle;
+  uv_stream_t stream;
+  uv_tcp_t tcp;
+  uv_pipe_t pipe;
+};
+
 template <class T>
 T* owner(const void* handle) {
   return static_cast<T*>(static_cast<const uv_handle_t*>(handle)->data);
@@ -22,7 +30,7 @@ template <class H>
 class Handle {
  public:
   Handle() : h_(new H{}) {}
-  explicit Handle(void* owner) : h_(new H{}) { h_->data = owner; }
+  explicit Handle(void* owner) : h_(new H{}) { base()->data = owner; }
   ~Handle() { close(); }
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
@@ -45,13 +53,18 @@ class Handle {
   // Call after the uv_*_init succeeded: from then on the handle must go through uv_close.
   void initialized() { live_ = true; }
   void set_owner(void* owner) {
-    if (h_) h_->data = owner;
+    if (h_) base()->data = owner;
+  }
+  // Gives up ownership without closing (the caller takes over the close discipline).
+  H* release() {
+    live_ = false;
+    return std::exchange(h_, nullptr);
   }
 
   void close() {
     if (!h_) return;
     H* h = std::exchange(h_, nullptr);
-    h->data = nullptr;
+    reinterpret_cast<uv_handle_t*>(h)->data = nullptr;
     if (live_) {
       live_ = false;
       auto* base = reinterpret_cast<uv_handle_t*>(h);
