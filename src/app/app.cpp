@@ -2,7 +2,12 @@
 
 #include <uv.h>
 
+#include <algorithm>
+#include <atomic>
 #include <csignal>
+#include <functional>
+#include <mutex>
+#include <thread>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -52,6 +57,142 @@ bool same_listeners(const config::Config& a, const config::Config& b) {
   return a.upstream.address.text == b.upstream.address.text;
 }
 
+// One event loop with its Server. Worker 0 runs on the main thread (which also owns the
+// signals); the others run on their own threads and hear reload/stop through a uv_async.
+class Worker {
+ public:
+  Worker(std::shared_ptr<const proxy::Snapshot> snap, bool reuse_port, bool tcp_only)
+      : server_(std::make_unique<proxy::Server>(loop_.get(), std::move(snap), reuse_port, tcp_only)),
+        async_(this) {}
+
+  Result<void> start() {
+    if (auto r = server_->start(); !r) return r;
+    if (uv_async_init(loop_.get(), async_.get(), [](uv_async_t* h) {
+          if (auto* self = uvx::owner<Worker>(h)) self->on_async();
+        }) == 0)
+      async_.initialized();
+    return {};
+  }
+  void run_thread() {
+    thread_ = std::thread([this] { run(); });
+  }
+  void run() {
+    uv_run(loop_.get(), UV_RUN_DEFAULT);
+    server_.reset();
+    async_.close();
+    log::flush();
+  }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  // Thread-safe: handled on the worker's loop.
+  void post_reload(std::shared_ptr<const proxy::Snapshot> snap) {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      pending_snap_ = std::move(snap);
+    }
+    uv_async_send(async_.get());
+  }
+  void post_stop(uint32_t grace_ms, std::function<void()> done) {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      stop_ = true;
+      grace_ms_ = grace_ms;
+      on_stopped_ = std::move(done);
+    }
+    uv_async_send(async_.get());
+  }
+  proxy::Server& server() { return *server_; }
+  uv_loop_t* loop() { return loop_.get(); }
+  int close_loop() { return loop_.close(); }
+
+ private:
+  void on_async() {
+    std::shared_ptr<const proxy::Snapshot> snap;
+    bool stop = false;
+    uint32_t grace = 0;
+    std::function<void()> done;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      snap = std::move(pending_snap_);
+      pending_snap_.reset();
+      stop = stop_;
+      grace = grace_ms_;
+      done = on_stopped_;
+    }
+    if (snap && server_) server_->reload(std::move(snap));
+    if (stop && server_ && !stopping_) {
+      stopping_ = true;
+      server_->shutdown(grace, [this, done] {
+        async_.close();
+        log::flush();
+        if (done) done();
+      });
+    }
+  }
+
+  uvx::Loop loop_;
+  std::unique_ptr<proxy::Server> server_;
+  uvx::Handle<uv_async_t> async_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::shared_ptr<const proxy::Snapshot> pending_snap_;
+  bool stop_ = false;
+  bool stopping_ = false;
+  uint32_t grace_ms_ = 0;
+  std::function<void()> on_stopped_;
+};
+
+struct SignalCtx {
+  std::string config;
+  uv_loop_t* loop = nullptr;
+  std::vector<std::unique_ptr<Worker>>* workers = nullptr;
+  std::vector<uv_signal_t*> signals;
+  std::atomic<size_t> running{0};
+  bool stopping = false;
+};
+
+void on_stop_signal(uv_signal_t* h, int signum) {
+  auto* c = static_cast<SignalCtx*>(h->data);
+  if (!c) return;
+  if (c->stopping) {
+    log::warn("shutdown", "second signal: stopping now");
+    log::flush();
+    std::_Exit(0);
+  }
+  c->stopping = true;
+  auto& workers = *c->workers;
+  uint32_t grace = workers[0]->server().snapshot()->config->limits.shutdown_grace_ms;
+  log::Line(log::Level::Info, "shutdown").str("signal", strsignal(signum)).num("grace_ms", grace).emit();
+  log::flush();
+  for (auto* s : c->signals) uv_signal_stop(s);
+  c->running = workers.size();
+  for (size_t i = 1; i < workers.size(); ++i) workers[i]->post_stop(grace, [c] { --c->running; });
+  workers[0]->server().shutdown(grace, [c] {
+    --c->running;
+    for (auto* s : c->signals) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+    c->signals.clear();
+  });
+}
+
+void on_hup_signal(uv_signal_t* h, int) {
+  auto* c = static_cast<SignalCtx*>(h->data);
+  if (!c || c->stopping) return;
+  auto next = proxy::build_snapshot(c->config);
+  if (!next) {
+    log::Line(log::Level::Error, "reload").str("result", "kept the running configuration").str("error", next.error().message).emit();
+    return;
+  }
+  auto& workers = *c->workers;
+  const auto& cur = *workers[0]->server().snapshot()->config;
+  if (!same_listeners(cur, *(*next)->config))
+    log::warn("reload", "listener and upstream address changes take effect only after a restart");
+  configure_log(*(*next)->config, false);
+  workers[0]->server().reload(*next);
+  for (size_t i = 1; i < workers.size(); ++i) workers[i]->post_reload(*next);
+  log::Line(log::Level::Info, "reload").str("result", "ok").str("policy", (*next)->config->policy).emit();
+}
+
 int serve(const Options& opt) {
   auto snap = proxy::build_snapshot(opt.config);
   if (!snap) {
@@ -59,90 +200,57 @@ int serve(const Options& opt) {
                  opt.config.c_str());
     return 1;
   }
-  if (!configure_log(*(*snap)->config, true)) return 1;
+  const config::Config& cfg = *(*snap)->config;
+  if (!configure_log(cfg, true)) return 1;
   std::signal(SIGPIPE, SIG_IGN);
 
-  uvx::Loop loop;
-  int exit_code = 0;
-  {
-    auto server = std::make_unique<proxy::Server>(loop.get(), *snap, false);
-    if (auto r = server->start(); !r) {
+  unsigned n = cfg.workers == 0 ? std::max(1u, std::thread::hardware_concurrency()) : cfg.workers;
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (unsigned i = 0; i < n; ++i) {
+    workers.push_back(std::make_unique<Worker>(*snap, n > 1, i > 0));
+    if (auto r = workers.back()->start(); !r) {
       std::fprintf(stderr, "dockgate: %s\n", r.error().message.c_str());
       log::flush();
+      for (auto& w : workers) w->run();  // closes what was opened
       return 1;
     }
-    {
-      log::Line line(log::Level::Info, "started");
-      line.str("version", DG_VERSION).str("config", opt.config).str("upstream", (*snap)->config->upstream.address.text);
-      line.str("policy", (*snap)->config->policy);
-      std::string bound;
-      for (const auto& b : server->bound_addresses()) bound += (bound.empty() ? "" : " ") + b;
-      line.str("listeners", bound);
-      line.num("pid", static_cast<int64_t>(uv_os_getpid()));
-      line.emit();
-      log::flush();
-    }
-
-    uvx::Handle<uv_signal_t> sigterm, sigint, sighup;
-    struct Ctx {
-      proxy::Server* server;
-      std::string config;
-      uv_loop_t* loop;
-      std::vector<uv_signal_t*> signals;
-      bool stopping = false;
-    } ctx{server.get(), opt.config, loop.get(), {}, false};
-
-    auto stop = [](uv_signal_t* h, int signum) {
-      auto* c = static_cast<Ctx*>(h->data);
-      if (!c) return;
-      if (c->stopping) {
-        log::warn("shutdown", "second signal: stopping now");
-        uv_stop(c->loop);
-        return;
-      }
-      c->stopping = true;
-      uint32_t grace = c->server->snapshot()->config->limits.shutdown_grace_ms;
-      log::Line(log::Level::Info, "shutdown").str("signal", strsignal(signum)).num("grace_ms", grace).emit();
-      log::flush();
-      c->server->shutdown(grace, [c] {
-        log::info("stopped", "all connections closed");
-        log::flush();
-        for (auto* s : c->signals) uv_signal_stop(s);
-        uv_stop(c->loop);
-      });
-    };
-    auto hup = [](uv_signal_t* h, int) {
-      auto* c = static_cast<Ctx*>(h->data);
-      if (!c) return;
-      auto next = proxy::build_snapshot(c->config);
-      if (!next) {
-        log::Line(log::Level::Error, "reload").str("result", "kept the running configuration").str("error", next.error().message).emit();
-        return;
-      }
-      const auto& cur = *c->server->snapshot()->config;
-      if (!same_listeners(cur, *(*next)->config))
-        log::warn("reload", "listener and upstream address changes take effect only after a restart");
-      configure_log(*(*next)->config, false);
-      c->server->reload(*next);
-      log::Line(log::Level::Info, "reload").str("result", "ok").str("policy", (*next)->config->policy).emit();
-    };
-    for (auto [h, signum, cb] : {std::tuple{&sigterm, SIGTERM, +stop}, std::tuple{&sigint, SIGINT, +stop},
-                                 std::tuple{&sighup, SIGHUP, +hup}}) {
-      if (uv_signal_init(loop.get(), h->get()) == 0) h->initialized();
-      h->set_owner(&ctx);
-      uv_signal_start(h->get(), cb, signum);
-      ctx.signals.push_back(h->get());
-    }
-    uv_run(loop.get(), UV_RUN_DEFAULT);
-    server.reset();
   }
-  // Close whatever is left (handles closed above run their close callbacks here).
-  if (loop.close() != 0) {
-    log::warn("stopped", "event loop still had open handles at exit");
-    exit_code = 0;
+  {
+    log::Line line(log::Level::Info, "started");
+    line.str("version", DG_VERSION).str("config", opt.config).str("upstream", cfg.upstream.address.text);
+    line.str("policy", cfg.policy);
+    std::string bound;
+    for (const auto& b : workers[0]->server().bound_addresses()) bound += (bound.empty() ? "" : " ") + b;
+    line.str("listeners", bound);
+    line.num("workers", n);
+    line.num("pid", static_cast<int64_t>(uv_os_getpid()));
+    line.emit();
+    log::flush();
   }
+  for (size_t i = 1; i < workers.size(); ++i) workers[i]->run_thread();
+
+  SignalCtx ctx;
+  ctx.config = opt.config;
+  ctx.loop = workers[0]->loop();
+  ctx.workers = &workers;
+  std::vector<uv_signal_t*> handles;
+  for (auto [signum, cb] : {std::pair{SIGTERM, &on_stop_signal}, std::pair{SIGINT, &on_stop_signal},
+                            std::pair{SIGHUP, &on_hup_signal}}) {
+    auto* h = new uv_signal_t{};
+    uv_signal_init(ctx.loop, h);
+    h->data = &ctx;
+    uv_signal_start(h, cb, signum);
+    ctx.signals.push_back(h);
+    handles.push_back(h);
+  }
+  workers[0]->run();
+  for (size_t i = 1; i < workers.size(); ++i) workers[i]->join();
+  int leaked = 0;
+  for (auto& w : workers) leaked += w->close_loop() != 0;
+  for (auto* h : handles) delete h;  // closed before the loop ended
+  log::info("stopped", leaked ? "stopped (some handles were still open)" : "all connections closed");
   log::flush();
-  return exit_code;
+  return 0;
 }
 
 int check(const Options& opt) {

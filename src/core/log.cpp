@@ -7,23 +7,27 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <atomic>
 
 #include "core/strings.hpp"
 
 namespace dg::log {
 namespace {
 
+// Format, level and fd are shared by every loop thread; each thread buffers its own lines and
+// writes them with one write(2) (O_APPEND), so lines never interleave mid-line.
 struct State {
-  Format format = Format::Json;
-  Level min_level = Level::Info;
-  int fd = 2;
-  std::string pending;
+  std::atomic<Format> format{Format::Json};
+  std::atomic<Level> min_level{Level::Info};
+  std::atomic<int> fd{2};
 };
 
 State& state() {
   static State s;
   return s;
 }
+
+thread_local std::string t_pending;
 
 std::string_view level_name(Level l) {
   switch (l) {
@@ -62,17 +66,25 @@ void write_all(int fd, const char* p, size_t n) {
 
 bool configure(Format format, const std::string& path, Level min_level, std::string* error) {
   State& s = state();
-  int fd = 2;
+  int fd = -1;
   if (!path.empty() && path != "-" && path != "stderr") {
     fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (fd < 0) {
-      if (error) *error = "cannot open log file " + path + ": " + std::strerror(errno);
-      return false;
-    }
+  } else {
+    fd = ::fcntl(2, F_DUPFD_CLOEXEC, 3);
+  }
+  if (fd < 0) {
+    if (error) *error = "cannot open log file " + path + ": " + std::strerror(errno);
+    return false;
   }
   flush();
-  if (s.fd > 2) ::close(s.fd);
-  s.fd = fd;
+  int cur = s.fd.load();
+  if (cur > 2) {
+    // Re-point the fd other threads are writing to, atomically (reopen on SIGHUP).
+    ::dup2(fd, cur);
+    ::close(fd);
+  } else {
+    s.fd = fd;
+  }
   s.format = format;
   s.min_level = min_level;
   return true;
@@ -81,10 +93,9 @@ bool configure(Format format, const std::string& path, Level min_level, std::str
 Format format() { return state().format; }
 
 void flush() {
-  State& s = state();
-  if (s.pending.empty()) return;
-  write_all(s.fd, s.pending.data(), s.pending.size());
-  s.pending.clear();
+  if (t_pending.empty()) return;
+  write_all(state().fd.load(), t_pending.data(), t_pending.size());
+  t_pending.clear();
 }
 
 Line::Line(Level level, std::string_view event) : level_(level) {
@@ -158,8 +169,8 @@ void Line::emit() {
   if (level_ < s.min_level) return;
   if (s.format == Format::Json) buf_ += '}';
   buf_ += '\n';
-  s.pending += buf_;
-  if (s.pending.size() > 32 * 1024 || level_ >= Level::Warn) flush();
+  t_pending += buf_;
+  if (t_pending.size() > 32 * 1024 || level_ >= Level::Warn) flush();
 }
 
 void info(std::string_view event, std::string_view message) { Line(Level::Info, event).str("msg", message).emit(); }

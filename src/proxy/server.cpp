@@ -8,8 +8,8 @@
 
 namespace dg::proxy {
 
-Server::Server(uv_loop_t* loop, std::shared_ptr<const Snapshot> snap, bool reuse_port)
-    : loop_(loop), snap_(std::move(snap)), reuse_port_(reuse_port), check_(this), grace_timer_(this) {
+Server::Server(uv_loop_t* loop, std::shared_ptr<const Snapshot> snap, bool reuse_port, bool tcp_only)
+    : loop_(loop), snap_(std::move(snap)), reuse_port_(reuse_port), tcp_only_(tcp_only), check_(this), grace_timer_(this) {
   std::random_device rd;
   char buf[16];
   std::snprintf(buf, sizeof buf, "%08x", rd());
@@ -30,6 +30,7 @@ Result<void> Server::start() {
   pool_ = std::move(*pool);
   const auto& ls = snap_->config->listeners;
   for (size_t i = 0; i < ls.size(); ++i) {
+    if (tcp_only_ && ls[i].address.kind == config::Address::Kind::Unix) continue;
     auto l = net::Listener::open(loop_, ls[i], reuse_port_, [this, i](net::Listener& lst) { on_accept(i, lst); });
     if (!l) return tl::unexpected(l.error());
     listeners_.push_back(std::move(*l));

@@ -24,7 +24,9 @@ class Connection;
 
 class Server {
  public:
-  Server(uv_loop_t* loop, std::shared_ptr<const Snapshot> snap, bool reuse_port);
+  // reuse_port: several worker loops bind the same TCP ports; tcp_only: skip unix listeners
+  // (one worker serves those).
+  Server(uv_loop_t* loop, std::shared_ptr<const Snapshot> snap, bool reuse_port, bool tcp_only = false);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -56,6 +58,7 @@ class Server {
   uv_loop_t* loop_;
   std::shared_ptr<const Snapshot> snap_;
   bool reuse_port_;
+  bool tcp_only_;
   std::vector<std::unique_ptr<net::Listener>> listeners_;
   std::unique_ptr<net::UpstreamPool> pool_;
   auth::FailureTracker failures_;
