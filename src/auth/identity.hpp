@@ -2,12 +2,15 @@
 // the policy engine (phase 6) and the log line.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "auth/tokens.hpp"
 #include "config/config.hpp"
 #include "core/result.hpp"
 #include "http/message.hpp"
@@ -39,6 +42,9 @@ struct Outcome {
   bool ok = false;
   Identity identity;                      // when ok
   std::string reason;                     // when !ok: logged, and (generic) shown to the client
+  std::string detail;                     // when !ok: for the log only (e.g. unknown user vs wrong
+                                          // password); never shown to the client. Never a secret.
+  std::string user;                       // when !ok: the user name or token name tried, if any
   std::vector<http::Header> challenge;    // e.g. WWW-Authenticate: Basic realm="dockgate"
   uint32_t delay_ms = 0;                  // back-off: answer the 401 only after this delay
 };
@@ -48,9 +54,16 @@ struct Outcome {
 // lives in a separate object that survives reloads.
 class FailureTracker;
 
+// The key FailureTracker counts a client under: "uid:N" on unix listeners with peer credentials,
+// else the remote address without its (ephemeral) port.
+std::string client_key(const ConnectionFacts& conn);
+
 class Authenticator {
  public:
-  static Result<std::shared_ptr<const Authenticator>> create(const config::Config& cfg);
+  // Loads the htpasswd and token files named by cfg.identities. `issued`: tokens issued at run time
+  // (session layer); it outlives reloads and is consulted after the token file.
+  static Result<std::shared_ptr<const Authenticator>> create(const config::Config& cfg,
+                                                              std::shared_ptr<const TokenStore> issued = nullptr);
   virtual ~Authenticator() = default;
 
   // methods: the listener's ordered list. The first method whose credentials are present and
@@ -61,14 +74,28 @@ class Authenticator {
 
 // Per-process counters of recent failures per client address and per user name (exponential
 // back-off with a cap). Kept across reloads.
+// delay = min(kMaxDelayMs, kBaseDelayMs * 2^(failures-1)), failures = the larger of the client's
+// and the user's count; an entry is forgotten kForgetAfter after its last failure; each table holds
+// at most kMaxEntries (oldest evicted), so a flood of fake clients cannot exhaust memory.
+// Thread-safe. `user` may be empty (failure not tied to a user name).
 class FailureTracker {
  public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr uint32_t kBaseDelayMs = 100;
+  static constexpr uint32_t kMaxDelayMs = 5000;
+  static constexpr std::chrono::minutes kForgetAfter{15};
+  static constexpr size_t kMaxEntries = 10000;
+
   FailureTracker();
   ~FailureTracker();
   // Records a failure; returns the delay to apply before answering.
   uint32_t failed(const std::string& client, const std::string& user);
   void succeeded(const std::string& client, const std::string& user);
   uint32_t current_delay(const std::string& client, const std::string& user) const;
+  // Same with an explicit clock reading (tests).
+  uint32_t failed(const std::string& client, const std::string& user, Clock::time_point now);
+  uint32_t current_delay(const std::string& client, const std::string& user, Clock::time_point now) const;
+  size_t size() const;  // entries in both tables (tests)
 
  private:
   struct Impl;

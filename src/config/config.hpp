@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/log.hpp"
@@ -130,8 +131,29 @@ struct Config {
   unsigned workers = 1;  // 0 = auto (one per CPU)
 };
 
+struct LoadOptions {
+  // Check that every referenced file (certificates, keys, CAs, CRL, htpasswd, tokens, policy) is
+  // readable. Off only for schema-only checks such as the docs examples test.
+  bool check_files = true;
+};
+
 // Loads and validates; collects every problem before failing.
-tl::expected<Config, Diagnostics> load(const std::string& path);
+tl::expected<Config, Diagnostics> load(const std::string& path, const LoadOptions& options = {});
+// Same from text in memory; `path` names the file in diagnostics and anchors relative paths.
+tl::expected<Config, Diagnostics> load_text(const std::string& text, const std::string& path,
+                                            const LoadOptions& options = {});
+
+// The schema table: every key declared once with its type, default and meaning. The loader
+// derives each section's allowed keys from it, and tests check docs/configuration.md names them all.
+// Keys are paths: "listeners[].tls.client_ca"; "<name>" stands for a user-chosen map key.
+struct KeyInfo {
+  std::string_view key;
+  std::string_view type;
+  std::string_view default_value;
+  std::string_view doc;
+};
+const std::vector<KeyInfo>& schema();
+const std::vector<std::string>& documented_keys();  // schema()[i].key, in table order
 
 const char* auth_method_name(AuthMethod m);
 

@@ -28,6 +28,11 @@ std::string Diagnostics::str() const {
 }
 
 std::optional<YAML::Node> Reader::load_file() {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file_, ec)) {
+    diags_.items.push_back({file_, 0, 0, "cannot read file: it is a directory"});
+    return std::nullopt;
+  }
   std::ifstream in(file_);
   if (!in) {
     diags_.items.push_back({file_, 0, 0, std::string("cannot read file: ") + std::strerror(errno)});
@@ -35,8 +40,16 @@ std::optional<YAML::Node> Reader::load_file() {
   }
   std::stringstream ss;
   ss << in.rdbuf();
+  if (in.bad()) {
+    diags_.items.push_back({file_, 0, 0, std::string("cannot read file: ") + std::strerror(errno)});
+    return std::nullopt;
+  }
+  return load_text(ss.str());
+}
+
+std::optional<YAML::Node> Reader::load_text(const std::string& text) {
   try {
-    return YAML::Load(ss.str());
+    return YAML::Load(text);
   } catch (const YAML::Exception& e) {
     diags_.items.push_back({file_, e.mark.line + 1, e.mark.column + 1, "YAML syntax error: " + e.msg});
     return std::nullopt;
@@ -78,6 +91,7 @@ bool Reader::is_seq(const YAML::Node& node, std::string_view what) {
 bool Reader::map(const YAML::Node& node, std::string_view what, const std::vector<std::string>& keys) {
   if (!is_map(node, what)) return false;
   bool ok = true;
+  std::vector<std::string> seen;
   for (const auto& kv : node) {
     if (!kv.first.IsScalar()) {
       error(kv.first, std::string(what) + ": keys must be strings");
@@ -85,6 +99,17 @@ bool Reader::map(const YAML::Node& node, std::string_view what, const std::vecto
       continue;
     }
     const std::string k = kv.first.Scalar();
+    // yaml-cpp keeps both entries of a repeated key and node[k] silently returns the first one,
+    // so a later override the user meant would be ignored: refuse it instead.
+    bool dup = false;
+    for (const auto& s : seen)
+      if (s == k) dup = true;
+    if (dup) {
+      error(kv.first, "duplicate key \"" + k + "\" in " + std::string(what));
+      ok = false;
+      continue;
+    }
+    seen.push_back(k);
     bool known = false;
     for (const auto& allowed : keys)
       if (k == allowed) known = true;
@@ -221,6 +246,12 @@ std::optional<std::vector<std::string>> Reader::str_list(const YAML::Node& node,
   }
   error(node, std::string(key) + " must be a string or a list of strings");
   return std::nullopt;
+}
+
+bool Reader::is_quoted(const YAML::Node& node) {
+  if (!node.IsDefined() || !node.IsScalar()) return false;
+  const std::string& tag = node.Tag();
+  return tag == "!" || tag == "tag:yaml.org,2002:str";
 }
 
 YAML::Node Reader::required(const YAML::Node& parent, std::string_view key, std::string_view what) {

@@ -24,6 +24,8 @@ class Reader {
 
   // Loads a whole file; reports unreadable files and YAML syntax errors.
   std::optional<YAML::Node> load_file();
+  // Same for text already in memory (tests, docs examples); diagnostics still name file().
+  std::optional<YAML::Node> load_text(const std::string& text);
 
   void error(const YAML::Node& at, std::string message);
   void error_at(int line, int col, std::string message);
@@ -45,6 +47,9 @@ class Reader {
   std::optional<uint64_t> size_bytes(const YAML::Node& node, std::string_view key);
   // A string or a list of strings.
   std::optional<std::vector<std::string>> str_list(const YAML::Node& node, std::string_view key);
+  // True when the scalar was written quoted (or tagged !!str): lets a key insist on a string where
+  // YAML tools disagree about the plain form (0660 is octal in YAML 1.1, decimal in YAML 1.2).
+  static bool is_quoted(const YAML::Node& node);
 
   // Required child: reports "missing key" at the parent when absent.
   YAML::Node required(const YAML::Node& parent, std::string_view key, std::string_view what);

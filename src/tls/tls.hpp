@@ -77,6 +77,9 @@ class Engine {
   void feed(const char* data, size_t len);
   // Drives the handshake and decrypts what it can into `out` (appended). Call after feed().
   Status read(std::string& out);
+  // Same, but stops once at least max_bytes were appended (watermarks: decryption pauses above the
+  // high mark). Undecrypted input stays buffered: call read() again later even without feed().
+  Status read(std::string& out, size_t max_bytes);
   // Encrypts plaintext (only after handshake_done(); before that it is queued and sent once the
   // handshake completes).
   Status write(const char* data, size_t len);
@@ -86,6 +89,9 @@ class Engine {
   // Ciphertext produced so far, to be written to the network; clears it.
   bool has_output() const;
   void take_output(std::string& out);  // appends
+  // Frees the ciphertext buffers if both are drained (they keep their high-water size otherwise).
+  // Call when a connection goes idle; done automatically once after the handshake.
+  void release_buffers();
 
   bool handshake_done() const;
   bool peer_closed() const;   // close_notify received
