@@ -86,6 +86,10 @@ class Stream {
   bool write_shut() const { return shut_; }
 
   bool is_tls() const { return tls_ != nullptr; }
+  // Idle: let TLS free its record buffers.
+  void release_buffers() {
+    if (tls_) tls_->release_buffers();
+  }
   bool is_unix() const { return unix_; }
   bool ready() const { return ready_; }
   const tls::PeerCertificate* peer_certificate() const;

@@ -273,8 +273,8 @@ void Connection::on_request_head() {
   static const std::vector<config::AuthMethod> kNone;
   auto outcome = snap_->auth->authenticate(facts(), l ? l->auth : kNone, head, server_.failures());
   if (!outcome.ok) {
-    x_.identity.name = "-";
-    x_.error = outcome.reason;
+    x_.identity.name = outcome.user.empty() ? "-" : outcome.user;
+    x_.error = outcome.detail.empty() ? outcome.reason : outcome.reason + " (" + outcome.detail + ")";
     if (outcome.delay_ms > 0) {
       set_state(State::AuthDelay);
       pending_delay_status_ = 401;
@@ -639,6 +639,7 @@ void Connection::next_request() {
   snap_.reset();
   set_state(State::ReadHead);
   head_started_ = !stash_.empty();
+  if (!head_started_) client_->release_buffers();  // idle keep-alive: hold as little as possible
   consuming_ = true;
   const auto& limits = server_.snapshot()->config->limits;
   arm_timer(head_started_ ? limits.header_timeout_ms : limits.idle_timeout_ms);
