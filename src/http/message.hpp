@@ -49,7 +49,7 @@ struct ResponseHead {
   int version_minor = 1;
   std::vector<Header> headers;
   BodyKind body = BodyKind::None;
-  uint64_t content_length = 0;
+  uint64_t content_length = 0;  // when body == Length; also the announced length of a HEAD answer (body None)
   bool keep_alive = true;  // the upstream connection may be reused afterwards
 
   const std::string* find(std::string_view name) const;

@@ -23,7 +23,8 @@ struct ForwardRequestOptions {
 };
 
 // Request line (HTTP/1.1 always; target as given) + end-to-end headers of `head` (hop-by-hop,
-// framing, Authorization (if asked), X-Request-Id dropped) + options. Always keeps the upstream
+// framing, Authorization (if asked), X-Request-Id and Expect dropped: dockgate answers
+// 100-continue itself) + options; "Host: docker" when the client sent none. Always keeps the upstream
 // connection alive unless upgrade.
 std::string serialize_request(const RequestHead& head, std::string_view target, const ForwardRequestOptions& opt);
 

@@ -409,14 +409,16 @@ void Connection::send_request_head() {
       opt.body = http::BodyKind::Length;
       opt.content_length = body.size();
     }
-    if (x_.sent_continue) {
-      std::erase_if(head.headers, [](const http::Header& h) { return iequals(h.name, "Expect"); });
-    }
   } else {
     opt.body = head.body;
     opt.content_length = head.content_length;
   }
   x_.upstream_body = opt.body;
+  // Allowed: now the client may send its body (serialize_request never forwards Expect).
+  if (head.expect_continue && !x_.sent_continue && head.body != http::BodyKind::None) {
+    client_->write("HTTP/1.1 100 Continue\r\n\r\n");
+    x_.sent_continue = true;
+  }
   std::string out = http::serialize_request(head, head.target, opt);
   upstream_->cork();
   upstream_->write(out);
@@ -499,8 +501,7 @@ void Connection::on_response_head(const char* rest, size_t rest_len, size_t* use
   http::ResponseHead& h = resp_parser_.head();
   const http::RequestHead& req = req_parser_.head();
   if (h.status >= 100 && h.status < 200 && h.status != 101) {
-    // 100 Continue from dockerd: pass it on if the client asked for it.
-    if (req.expect_continue && !x_.sent_continue) client_->write("HTTP/1.1 100 Continue\r\n\r\n");
+    // Interim responses are dockgate's to send (it answered Expect itself): drop dockerd's.
     return;
   }
   x_.status = h.status;
