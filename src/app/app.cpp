@@ -103,6 +103,8 @@ class Worker {
     uv_async_send(async_.get());
   }
   proxy::Server& server() { return *server_; }
+  // After the server stopped: nothing may keep the loop alive any more.
+  void close_async() { async_.close(); }
   uv_loop_t* loop() { return loop_.get(); }
   int close_loop() { return loop_.close(); }
 
@@ -168,8 +170,10 @@ void on_stop_signal(uv_signal_t* h, int signum) {
   for (auto* s : c->signals) uv_signal_stop(s);
   c->running = workers.size();
   for (size_t i = 1; i < workers.size(); ++i) workers[i]->post_stop(grace, [c] { --c->running; });
-  workers[0]->server().shutdown(grace, [c] {
+  Worker* first = workers[0].get();
+  workers[0]->server().shutdown(grace, [c, first] {
     --c->running;
+    first->close_async();
     for (auto* s : c->signals) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
     c->signals.clear();
   });

@@ -369,10 +369,11 @@ void Stream::shutdown_write() {
     cork_ = 1;
     uncork();  // what was gathered goes out before the FIN
   }
-  if (tls_) {
+  if (tls_ && !closed_) {
     tls_->shutdown();  // close_notify
     flush_tls();
   }
+  if (closed_) return;  // a write above failed: the stream is gone
   shut_ = true;
   auto* req = new ShutdownReq{};
   int rc = uv_shutdown(&req->req, sock_.stream(), [](uv_shutdown_t* r, int) {

@@ -92,6 +92,9 @@ void UpstreamPool::arm_timer() {
       every, every);
 }
 
-void UpstreamPool::clear() { idle_.clear(); }
+void UpstreamPool::clear() {
+  idle_.clear();
+  if (timer_) uv_timer_stop(timer_.get());
+}
 
 }  // namespace dg::net

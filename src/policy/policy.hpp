@@ -30,6 +30,7 @@ struct Operation {
   std::string api_version;       // "1.41", or "" when unversioned
   std::vector<std::pair<std::string, std::string>> params;  // decoded path params ("id" -> "abc")
   std::string path;              // decoded canonical path without the version prefix
+  int id = -1;                   // index in the route table's operation list (routes.hpp operations())
   bool tunnel() const { return flags & kTunnel; }
   const std::string* param(std::string_view key) const;
 };
@@ -56,6 +57,9 @@ class Policy {
  public:
   // Loads and compiles a policy file; every problem reported as file:line:col.
   static tl::expected<std::shared_ptr<const Policy>, config::Diagnostics> load(const std::string& path);
+  // Same from text in memory; `path` names the file in diagnostics.
+  static tl::expected<std::shared_ptr<const Policy>, config::Diagnostics> load_text(const std::string& text,
+                                                                                   const std::string& path);
   virtual ~Policy() = default;
 
   // Phase 5: canonicalise the target as dockerd's router would and map it to an operation.
@@ -71,5 +75,9 @@ class Policy {
   virtual Decision judge(const auth::Identity& who, const Operation& op, const http::RequestHead& head,
                          std::optional<std::string_view> body) const = 0;
 };
+
+// Phase 5 without a policy: what every Policy::route() does (the route does not depend on the
+// rules). Usable by tools and tests.
+Routed route_request(const http::RequestHead& head);
 
 }  // namespace dg::policy

@@ -129,10 +129,15 @@ void Connection::on_stream_eof(net::Stream& s) {
         if (x_.routed && x_.op.tunnel()) {
           return;  // stdin ended before the 101: the half-close is forwarded once the tunnel is up
         }
-        // dockerd cancels a request whose client went away; so do we (no half-close upstream).
-        x_.error = "client closed before the response completed";
-        log_exchange();
-        close_all();
+        if (!x_.request_done && !(state_ == State::Connecting && req_parser_.head().body == http::BodyKind::None)) {
+          x_.error = "client closed mid-request";
+          log_exchange();
+          close_all();
+          return;
+        }
+        // The client half-closed after its request: mirror it, so dockerd does what it does for
+        // a direct client (simple calls answer, streams such as logs -f end), then close.
+        if (state_ == State::Forwarding && upstream_) upstream_->shutdown_write();
         return;
       default:
         close_all();
@@ -165,6 +170,17 @@ void Connection::on_stream_eof(net::Stream& s) {
 
 void Connection::on_stream_error(net::Stream& s, const std::string& why) {
   if (&s == client_.get()) {
+    if (client_->is_tls() && !client_->ready()) {
+      // Refused during the handshake (foreign CA, expired, revoked, no certificate...).
+      const config::Listener* l = listener_config();
+      log::Line(log::Level::Warn, "tls_handshake")
+          .str("listener", l ? l->name : "")
+          .str("remote", client_->remote())
+          .str("error", why)
+          .emit();
+      close_all();
+      return;
+    }
     x_.error = "client: " + why;
     if (x_.routed) log_exchange();
     close_all();
@@ -433,6 +449,7 @@ void Connection::send_request_head() {
   } else {
     resume_request();        // stream the rest of the body, or let the parser report an empty one
   }
+  if (client_eof_ && x_.request_done && upstream_ && state_ == State::Forwarding) upstream_->shutdown_write();
   update_reading();
 }
 
@@ -620,14 +637,15 @@ void Connection::reply_error(int status, std::string_view text, const std::vecto
 
 void Connection::finish_exchange() {
   log_exchange();
-  bool reusable = upstream_ && x_.request_done && resp_parser_.head().keep_alive && !upstream_->closed();
+  bool reusable = upstream_ && x_.request_done && resp_parser_.head().keep_alive && !upstream_->closed() &&
+                  !upstream_->write_shut();
   if (reusable) {
     server_.upstream().release(std::move(upstream_));
   } else if (upstream_) {
     upstream_->close();
   }
   upstream_.reset();
-  if (!x_.client_keep_alive || client_eof_) {
+  if (!x_.client_keep_alive || (client_eof_ && stash_.empty())) {
     close_all();
     return;
   }
@@ -645,6 +663,11 @@ void Connection::next_request() {
   const auto& limits = server_.snapshot()->config->limits;
   arm_timer(head_started_ ? limits.header_timeout_ms : limits.idle_timeout_ms);
   pump();
+  // The client has closed: what it pipelined is served, a partial head can never complete.
+  if (client_eof_ && state_ == State::ReadHead) {
+    close_all();
+    return;
+  }
   update_reading();
 }
 
@@ -664,6 +687,14 @@ void Connection::close_all() {
 void Connection::drain() {
   draining_ = true;
   if (state_ == State::ReadHead && !head_started_) close_all();
+}
+
+std::string Connection::describe() const {
+  static const char* names[] = {"read-head", "auth-delay", "read-body", "connecting", "forwarding", "tunnel", "closed"};
+  std::string d = names[static_cast<int>(state_)];
+  if (x_.routed) d += " " + std::string(x_.op.name);
+  if (client_) d += " from " + client_->remote();
+  return d;
 }
 
 void Connection::abort() {

@@ -31,6 +31,8 @@ class Connection final : public net::StreamHandler {
   void drain();
   // Hard stop (grace period over).
   void abort();
+  // For the shutdown log: what the connection is doing.
+  std::string describe() const;
 
   void on_stream_data(net::Stream& s, const char* data, size_t len) override;
   void on_stream_eof(net::Stream& s) override;

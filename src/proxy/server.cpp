@@ -104,6 +104,11 @@ void Server::shutdown(uint32_t grace_ms, std::function<void()> done) {
   std::vector<Connection*> all;
   for (auto& [p, c] : connections_) all.push_back(p);
   for (auto* c : all) c->drain();
+  if (!connections_.empty()) {
+    std::string busy;
+    for (auto& [p, c] : connections_) busy += (busy.empty() ? "" : "; ") + c->describe();
+    log::Line(log::Level::Info, "shutdown").num("busy_connections", static_cast<int64_t>(connections_.size())).str("busy", busy).emit();
+  }
   if (grace_timer_) {
     uv_timer_start(
         grace_timer_.get(),

@@ -5,6 +5,7 @@
 //           [--conns N] [--threads T] [--duration S] [--warmup S] [--requests N]
 //           [--method GET] [--path /_ping] [--expect-bytes N] [--expect-status 200]
 //           [--size BYTES] [--chunked] [--hold S] [--concurrency N] [--timeout S] [--tls-version 1.2|1.3]
+//           [--max-errors N (default 1000; 0 = unlimited)]
 //
 // keepalive  N keep-alive connections, one request in flight on each (closed loop)
 // handshake  a new connection (full TLS handshake, no resumption) for every request, then close
@@ -73,6 +74,7 @@ struct Options {
   double hold = 0;
   int concurrency = 64;
   double timeout = 10;
+  uint64_t max_errors = 1000;  // stop early: a dead target must not turn a run into a spin
 };
 
 [[noreturn]] void usage(const char* msg) {
@@ -109,6 +111,7 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--hold") o.hold = std::atof(val().c_str());
     else if (a == "--concurrency") o.concurrency = std::atoi(val().c_str());
     else if (a == "--timeout") o.timeout = std::atof(val().c_str());
+    else if (a == "--max-errors") o.max_errors = std::strtoull(val().c_str(), nullptr, 10);
     else usage(("unknown option " + std::string(a)).c_str());
   }
   if (o.target.empty()) usage("--target is required");
@@ -346,6 +349,7 @@ class Worker {
       uint64_t now = now_ns();
       if (now >= end_ns_) break;
       if (budget_ != 0 && issued_ >= budget_ && in_flight() == 0) break;
+      if (o_.max_errors != 0 && stats_.errors >= o_.max_errors) break;
       int n = epoll_wait(ep_.get(), evs, 512, 20);
       for (int i = 0; i < n; ++i) drive(conns_[evs[i].data.u32]);
       now = now_ns();

@@ -1,0 +1,51 @@
+// Canonicalising a request target the way dockerd's router sees it (docs: docker-api-notes §5):
+// percent-decoding like Go's url.PathUnescape, the /vX.Y prefix, and query strings like
+// url.ParseQuery. Anything dockerd would redirect, route differently or reject is refused here.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace dg::policy {
+
+inline constexpr int kMinApiMajor = 1;
+inline constexpr int kMinApiMinor = 24;
+
+struct CanonicalPath {
+  bool ok = false;
+  int status = 400;
+  std::string reason;       // when !ok
+  std::string path;         // decoded, without the version prefix
+  std::string api_version;  // "1.41"; "" when unversioned
+};
+
+// target_path: the request target before '?', still percent-encoded (origin or absolute form).
+CanonicalPath canonicalise_path(std::string_view target_path);
+
+// Go-style unescape. plus_is_space: query mode. Returns false on a bad escape.
+bool percent_decode(std::string_view in, std::string& out, bool plus_is_space);
+
+// Checks a raw query like dockerd's r.ParseForm() would: any ';' or bad escape -> error message.
+std::optional<std::string> query_error(std::string_view raw_query);
+
+using QueryParams = std::vector<std::pair<std::string, std::string>>;
+// url.ParseQuery; call only after query_error() said the query is fine.
+QueryParams parse_query(std::string_view raw_query);
+// First value of key (scalars), nullptr when absent.
+const std::string* query_first(const QueryParams& q, std::string_view key);
+std::vector<std::string_view> query_all(const QueryParams& q, std::string_view key);
+// dockerd's httputils.BoolValue: "", 0, no, false, none (trimmed, any case) are false.
+bool query_bool(const QueryParams& q, std::string_view key);
+
+// Lexical clean of an absolute path like Go's path.Clean ("/a/../b" -> "/b", "//a//b/" -> "/a/b").
+std::string clean_path(std::string_view p);
+// True when `p` (clean) is `prefix` (clean) or below it.
+bool path_within(std::string_view p, std::string_view prefix);
+
+// Media type of a Content-Type value, lower-cased, without parameters.
+std::string media_type(std::string_view content_type);
+
+}  // namespace dg::policy

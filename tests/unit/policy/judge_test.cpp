@@ -1,0 +1,422 @@
+#include "helpers.hpp"
+#include "policy/gojson.hpp"
+
+using namespace dg::policy;
+using namespace dg::policy::test;
+
+namespace {
+
+const char* kRules = R"(
+version: 1
+rules:
+  - name: sb
+    match: {groups: [dev]}
+    allow: [all]
+    deny: [ContainerExport]
+    mounts:
+      host_paths:
+        - /srv/data
+        - {path: /srv/ro, read_only: true}
+        - /var/run/docker.sock
+    capabilities: {add: [NET_BIND_SERVICE], drop: [NET_RAW]}
+    devices: {allow: [/dev/fuse]}
+    namespaces: {host: [uts]}
+    security: {no_new_privileges: true}
+    sysctls: ["net.ipv4.ip_unprivileged_*"]
+    ports: {host_ips: ["127.0.0.1"], min: 1024, max: 9000, publish_all: false}
+    resources:
+      memory: {max: 1GiB, default: 256MiB}
+      cpus: {max: 2}
+      pids_limit: {max: 100}
+    user: {non_root: true, default: "1000"}
+    labels:
+      required: {team: "*"}
+      forbidden: ["com.evil.*"]
+      inject: {dockgate.owner: "{{identity}}"}
+)";
+
+std::shared_ptr<const Policy> pol() {
+  static auto p = load(kRules);
+  return p;
+}
+
+// A body that passes every constraint of kRules: tests change one thing at a time.
+std::string ok_body(const std::string& hc_extra = "", const std::string& top_extra = "") {
+  return R"({"Image":"busybox","User":"1000","Labels":{"team":"a"})" + top_extra +
+         R"(,"HostConfig":{"Memory":1048576,"NanoCpus":1000000000,"PidsLimit":50,"CapDrop":["NET_RAW"],"SecurityOpt":["no-new-privileges"])" +
+         hc_extra + "}}";
+}
+
+Decision c(const std::string& body) { return decide(*pol(), who("dev1", {"dev"}), "POST", "/v1.41/containers/create", body); }
+
+}  // namespace
+
+TEST_CASE("default deny and op-level rules") {
+  auto p = pol();
+  auto d = decide(*p, who("stranger"), "GET", "/v1.41/containers/json");
+  CHECK(!d.allow);
+  CHECK(d.rule.empty());
+  CHECK(d.message().find("no rule allows ContainerList") != std::string::npos);
+  d = decide(*p, who("dev1", {"dev"}), "GET", "/v1.41/containers/x/export");
+  CHECK(!d.allow);
+  CHECK(d.rule == "sb");
+  CHECK(decide(*p, who("stranger"), "HEAD", "/_ping").allow);
+  CHECK(decide(*p, who("dev1", {"dev"}), "GET", "/v1.41/containers/json").allow);
+}
+
+TEST_CASE("the reference body is allowed; labels injected; re-parsed output") {
+  auto d = c(ok_body());
+  REQUIRE_MESSAGE(d.allow, d.message());
+  REQUIRE(d.body);
+  gojson::Doc doc;
+  REQUIRE(doc.parse(*d.body).empty());
+  gojson::Struct root(gojson::obj_of(doc.root()));
+  gojson::Errors e;
+  auto labels = root.string_map("Labels", e, "");
+  REQUIRE(labels);
+  bool owner = false, team = false;
+  for (auto& [k, v] : *labels) {
+    owner = owner || (k == "dockgate.owner" && v == "dev1");
+    team = team || (k == "team" && v == "a");
+  }
+  CHECK(owner);
+  CHECK(team);
+  CHECK(!e.failed());
+}
+
+TEST_CASE("message format") {
+  auto d = c(ok_body(R"(,"Privileged":true)"));
+  CHECK(!d.allow);
+  CHECK(d.message() == "rule \"sb\": HostConfig.Privileged is not allowed");
+}
+
+TEST_CASE("binds: path tricks and docker.sock") {
+  CHECK(c(ok_body(R"(,"Binds":["/srv/data:/d"])")).allow);
+  CHECK(c(ok_body(R"(,"Binds":["/srv/data/sub/:/d:rw"])")).allow);
+  CHECK(c(ok_body(R"(,"Binds":["//srv//data//x/:/d"])")).allow);
+  CHECK(!c(ok_body(R"(,"Binds":["/srv/data/../../etc:/d"])")).allow);
+  CHECK(!c(ok_body(R"(,"Binds":["/srv/a/../../:/d"])")).allow);
+  CHECK(!c(ok_body(R"(,"Binds":["/srv/database:/d"])")).allow);
+  CHECK(!c(ok_body(R"(,"Binds":["/:/host"])")).allow);
+  CHECK(!c(ok_body(R"(,"Binds":["/srv/ro:/d"])")).allow);
+  CHECK(!c(ok_body(R"(,"Binds":["/srv/ro:/d:rw"])")).allow);
+  CHECK(c(ok_body(R"(,"Binds":["/srv/ro/x:/d:ro"])")).allow);
+  CHECK(c(ok_body(R"(,"Binds":["/srv/ro/x:/d:ro,z"])")).allow);
+  CHECK(!c(ok_body(R"(,"Binds":["/srv/ro/x:/d:ro,rw"])")).allow);
+  CHECK(c(ok_body(R"(,"Binds":["/var/run/docker.sock:/s"])")).allow);   // named exactly
+  CHECK(!c(ok_body(R"(,"Binds":["/var/run:/s"])")).allow);              // contains it
+  CHECK(!c(ok_body(R"(,"Binds":["/run/docker.sock:/s"])")).allow);
+  CHECK(!c(ok_body(R"(,"Binds":["/srv/data/docker.sock:/s"])")).allow);
+  CHECK(c(ok_body(R"(,"Binds":["/var/run/./docker.sock:/s"])")).allow);
+  CHECK(c(ok_body(R"(,"Binds":["myvol:/v"])")).allow);
+  CHECK(c(ok_body(R"(,"Binds":["/anon"])")).allow);
+  CHECK(!c(ok_body(R"(,"Binds":["a:b:c:d"])")).allow);
+}
+
+TEST_CASE("mounts and volume driver binds") {
+  CHECK(c(ok_body(R"(,"Mounts":[{"Type":"bind","Source":"/srv/data","Target":"/d"}])")).allow);
+  CHECK(!c(ok_body(R"(,"Mounts":[{"Type":"bind","Source":"/etc","Target":"/d"}])")).allow);
+  CHECK(!c(ok_body(R"(,"Mounts":[{"type":"bind","source":"/etc","target":"/d"}])")).allow);
+  CHECK(!c(ok_body(R"(,"Mounts":[{"Type":"BIND","Source":"/etc","Target":"/d"}])")).allow);
+  CHECK(!c(ok_body(R"(,"Mounts":[{"Type":"npipe","Source":"x","Target":"/d"}])")).allow);
+  CHECK(c(ok_body(R"(,"Mounts":[{"Type":"tmpfs","Target":"/t"}])")).allow);
+  CHECK(!c(ok_body(R"(,"Mounts":[{"Type":"volume","Source":"v","Target":"/d","VolumeOptions":{"DriverConfig":{"Name":"local","Options":{"type":"none","o":"bind","device":"/"}}}}])")).allow);
+  CHECK(!c(ok_body(R"(,"Mounts":[{"Type":"volume","Source":"v","Target":"/d","VolumeOptions":{"DriverConfig":{"Options":{"o":"bind","device":"/etc"}}}}])")).allow);
+  CHECK(c(ok_body(R"(,"Mounts":[{"Type":"volume","Source":"v","Target":"/d","VolumeOptions":{"DriverConfig":{"Options":{"type":"none","o":"bind","device":"/srv/data/v"}}}}])")).allow);
+  CHECK(!c(ok_body(R"(,"Mounts":[{"Type":"volume","Source":"v","Target":"/d","VolumeOptions":{"DriverConfig":{"Options":{"type":"nfs","o":"addr=1.2.3.4","device":":/x"}}}}])")).allow);
+  CHECK(!c(ok_body(R"(,"Mounts":[{"Type":"volume","Source":"v","Target":"/d","VolumeOptions":{"DriverConfig":{"Name":"rexray"}}}])")).allow);
+  CHECK(!c(ok_body(R"(,"VolumeDriver":"rexray")")).allow);
+  CHECK(!c(ok_body(R"(,"VolumesFrom":["other"])")).allow);
+  auto p = pol();
+  auto w = who("dev1", {"dev"});
+  CHECK(!decide(*p, w, "POST", "/v1.41/volumes/create", R"({"Name":"v","DriverOpts":{"type":"none","o":"bind","device":"/"},"Labels":{"team":"a"}})").allow);
+  CHECK(!decide(*p, w, "POST", "/v1.41/volumes/create", R"({"Name":"v","Driver":"local","DriverOpts":{"o":"rbind","device":"/etc"},"Labels":{"team":"a"}})").allow);
+  CHECK(decide(*p, w, "POST", "/v1.41/volumes/create", R"({"Name":"v","Labels":{"team":"a"}})").allow);
+  CHECK(!decide(*p, w, "POST", "/v1.41/volumes/create", R"({"Name":"v","Driver":"evil","Labels":{"team":"a"}})").allow);
+}
+
+TEST_CASE("capabilities: allowlist and required drops") {
+  CHECK(!c(ok_body(R"(,"CapAdd":["SYS_ADMIN"])")).allow);
+  CHECK(c(ok_body(R"(,"CapAdd":["cap_net_bind_service"])")).allow);
+  // CapDrop missing NET_RAW -> injected
+  auto d = c(R"({"Image":"busybox","User":"1000","Labels":{"team":"a"},"HostConfig":{"Memory":1048576,"NanoCpus":1,"PidsLimit":5,"SecurityOpt":["no-new-privileges"],"CapDrop":["MKNOD"]}})");
+  REQUIRE_MESSAGE(d.allow, d.message());
+  REQUIRE(d.body);
+  CHECK(d.body->find(R"("CapDrop":["MKNOD","NET_RAW"])") != std::string::npos);
+}
+
+TEST_CASE("devices, namespaces, security options, sysctls, ports") {
+  CHECK(c(ok_body(R"(,"Devices":[{"PathOnHost":"/dev/fuse","PathInContainer":"/dev/fuse","CgroupPermissions":"rwm"}])")).allow);
+  CHECK(!c(ok_body(R"(,"Devices":[{"PathOnHost":"/dev/mem"}])")).allow);
+  CHECK(!c(ok_body(R"(,"DeviceCgroupRules":["a *:* rwm"])")).allow);
+  CHECK(!c(ok_body(R"(,"DeviceRequests":[{"Count":-1,"Capabilities":[["gpu"]]}])")).allow);
+  CHECK(!c(ok_body(R"(,"NetworkMode":"host")")).allow);
+  CHECK(c(ok_body(R"(,"NetworkMode":"HOST")")).allow);  // a network named HOST
+  CHECK(!c(ok_body(R"(,"NetworkMode":"container:abc")")).allow);
+  CHECK(!c(ok_body(R"(,"NetworkMode":"Container:abc")")).allow);
+  CHECK(!c(ok_body(R"(,"PidMode":"host")")).allow);
+  CHECK(!c(ok_body(R"(,"PidMode":"container:abc")")).allow);
+  CHECK(!c(ok_body(R"(,"PidMode":"HOST")")).allow);
+  CHECK(!c(ok_body(R"(,"IpcMode":"host")")).allow);
+  CHECK(c(ok_body(R"(,"IpcMode":"shareable")")).allow);
+  CHECK(c(ok_body(R"(,"UTSMode":"host")")).allow);  // allowed by namespaces.host
+  CHECK(!c(ok_body(R"(,"UsernsMode":"host")")).allow);
+  CHECK(!c(ok_body(R"(,"CgroupnsMode":"host")")).allow);
+  CHECK(!c(ok_body(R"(,"Cgroup":"container:x")")).allow);
+  CHECK(!c(ok_body("", R"(,"NetworkingConfig":{"EndpointsConfig":{"host":{}}})")).allow);
+  for (const char* so : {"seccomp=unconfined", "seccomp:unconfined", "apparmor=unconfined", "label=disable", "label:disable",
+                         "label=type:spc_t", "systempaths=unconfined", "SECCOMP=unconfined", "seccomp={}"}) {
+    auto d = c(ok_body(std::string(R"(,"SecurityOpt":["no-new-privileges",")") + so + "\"]"));
+    CHECK_MESSAGE(!d.allow, so);
+  }
+  CHECK(!c(ok_body(R"(,"SecurityOpt":["no-new-privileges=false"])")).allow);
+  CHECK(c(ok_body(R"(,"SecurityOpt":["no-new-privileges:true"])")).allow);
+  CHECK(!c(ok_body(R"(,"MaskedPaths":[])")).allow);
+  CHECK(c(ok_body(R"(,"Sysctls":{"net.ipv4.ip_unprivileged_port_start":"0"})")).allow);
+  CHECK(!c(ok_body(R"(,"Sysctls":{"kernel.core_pattern":"|/x"})")).allow);
+  CHECK(!c(ok_body(R"(,"Runtime":"evil")")).allow);
+  CHECK(!c(ok_body(R"(,"CgroupParent":"/")")).allow);
+  CHECK(c(ok_body(R"(,"PortBindings":{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"}]})")).allow);
+  CHECK(!c(ok_body(R"(,"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]})")).allow);
+  CHECK(!c(ok_body(R"(,"PortBindings":{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"80"}]})")).allow);
+  CHECK(!c(ok_body(R"(,"PortBindings":{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8000-9999"}]})")).allow);
+  CHECK(!c(ok_body(R"(,"PublishAllPorts":true)")).allow);
+  CHECK(!c(ok_body(R"(,"Privileged":true)")).allow);
+}
+
+TEST_CASE("security options: no-new-privileges injected") {
+  auto d = c(R"({"Image":"busybox","User":"1000","Labels":{"team":"a"},"HostConfig":{"Memory":1,"NanoCpus":1,"PidsLimit":5,"CapDrop":["NET_RAW"]}})");
+  REQUIRE_MESSAGE(d.allow, d.message());
+  REQUIRE(d.body);
+  CHECK(d.body->find(R"("SecurityOpt":["no-new-privileges"])") != std::string::npos);
+}
+
+TEST_CASE("resources: max, defaults injected, update cannot raise") {
+  CHECK(!c(ok_body(R"(,"Memory":2147483648)")).allow);
+  CHECK(!c(ok_body(R"(,"NanoCpus":3000000000)")).allow);
+  CHECK(!c(ok_body(R"(,"PidsLimit":-1)")).allow);
+  CHECK(!c(ok_body(R"(,"PidsLimit":1000)")).allow);
+  CHECK(!c(ok_body(R"(,"CpuQuota":400000,"CpuPeriod":100000)")).allow);
+  auto d = c(R"({"Image":"busybox","User":"1000","Labels":{"team":"a"},"HostConfig":{"CapDrop":["NET_RAW"],"SecurityOpt":["no-new-privileges"]}})");
+  REQUIRE_MESSAGE(d.allow, d.message());
+  REQUIRE(d.body);
+  gojson::Doc doc;
+  REQUIRE(doc.parse(*d.body).empty());
+  gojson::Struct root(gojson::obj_of(doc.root()));
+  gojson::Errors e;
+  auto hc = root.sub("HostConfig", e, "");
+  CHECK(hc.integer("Memory", e, "") == 256 * 1024 * 1024);
+  CHECK(hc.integer("NanoCpus", e, "") == 2000000000);  // no default: the maximum
+  CHECK(hc.integer("PidsLimit", e, "") == 100);
+  CHECK(hc.strings("CapDrop", e, "")->size() == 1);  // merged struct keeps the client's CapDrop
+  CHECK(!e.failed());
+  // top-level HostConfig fields cannot take injected values
+  CHECK(!c(R"({"Image":"busybox","User":"1000","Labels":{"team":"a"},"CapDrop":["NET_RAW"]})").allow);
+
+  auto p = pol();
+  auto w = who("dev1", {"dev"});
+  auto u = [&](const std::string& b) { return decide(*p, w, "POST", "/v1.41/containers/x/update", b); };
+  CHECK(u(R"({"Memory":1048576})").allow);
+  CHECK(u(R"({"CpuShares":512})").allow);
+  CHECK(!u(R"({"Memory":4294967296})").allow);
+  CHECK(!u(R"({"memory":4294967296})").allow);
+  CHECK(!u(R"({"PidsLimit":0})").allow);
+  CHECK(!u(R"({"PidsLimit":-1})").allow);
+  CHECK(!u(R"({"NanoCpus":4000000000})").allow);
+  CHECK(!u(R"({"Memory":"1"})").allow);
+  CHECK(u(R"({"RestartPolicy":{"Name":"always"}})").allow);
+}
+
+TEST_CASE("user: non-root on create and exec") {
+  for (const char* user : {"", "0", "root", "0:0", "root:root", "00"}) {
+    auto d = c(R"({"Image":"busybox","User":")" + std::string(user) +
+               R"(","Labels":{"team":"a"},"HostConfig":{"Memory":1,"NanoCpus":1,"PidsLimit":5,"CapDrop":["NET_RAW"],"SecurityOpt":["no-new-privileges"]}})");
+    if (std::string(user).empty()) {
+      REQUIRE(d.allow);  // default user injected
+      CHECK(d.body->find(R"("User":"1000")") != std::string::npos);
+    } else {
+      CHECK_MESSAGE(!d.allow, user);
+    }
+  }
+  auto p = pol();
+  auto w = who("dev1", {"dev"});
+  auto e = [&](const std::string& b) { return decide(*p, w, "POST", "/v1.41/containers/x/exec", b); };
+  CHECK(e(R"({"User":"1000","Cmd":["sh"]})").allow);
+  CHECK(!e(R"({"Cmd":["sh"]})").allow);
+  CHECK(!e(R"({"User":"root","Cmd":["sh"]})").allow);
+  CHECK(!e(R"({"User":"1000","Privileged":true})").allow);
+  CHECK(!e(R"({"User":"1000","privileged":true})").allow);
+  CHECK(!e(R"({"User":"1000","user":"0"})").allow);  // ambiguous spellings
+}
+
+TEST_CASE("labels") {
+  CHECK(!c(ok_body("", R"(,"Labels":{"com.evil.x":"1"})")).allow);
+  CHECK(!c(R"({"Image":"busybox","User":"1000","HostConfig":{"Memory":1,"NanoCpus":1,"PidsLimit":5,"CapDrop":["NET_RAW"],"SecurityOpt":["no-new-privileges"]}})").allow);
+  // the caller cannot spoof the owner: the injected value is appended last
+  auto d = c(ok_body("", R"(,"Labels":{"dockgate.owner":"root"})"));
+  REQUIRE(d.allow);
+  gojson::Doc doc;
+  REQUIRE(doc.parse(*d.body).empty());
+  gojson::Struct root(gojson::obj_of(doc.root()));
+  gojson::Errors e;
+  auto labels = root.string_map("Labels", e, "");
+  REQUIRE(labels);
+  for (auto& [k, v] : *labels)
+    if (k == "dockgate.owner") CHECK(v == "dev1");
+}
+
+TEST_CASE("audit mode") {
+  auto p = load(R"(
+version: 1
+rules:
+  - name: watch
+    audit: true
+    allow: [all]
+  - name: later
+    allow: [containers:read]
+)");
+  auto d = decide(*p, who("u"), "POST", "/v1.41/containers/create", R"({"Image":"x","HostConfig":{"Privileged":true}})");
+  CHECK(d.allow);
+  CHECK(d.audit);
+  CHECK(d.rule == "watch");
+  CHECK(d.reason == "HostConfig.Privileged is not allowed");
+  auto q = load(R"(
+version: 1
+mode: audit
+rules:
+  - name: r
+    allow: [containers:read]
+)");
+  d = decide(*q, who("u"), "DELETE", "/v1.41/containers/x");
+  CHECK(d.allow);
+  CHECK(d.audit);
+  d = decide(*q, who("u"), "GET", "/v1.41/containers/json");
+  CHECK(d.allow);
+  CHECK(!d.audit);
+}
+
+TEST_CASE("first denial wins over any allow") {
+  auto p = load(R"(
+version: 1
+rules:
+  - name: all
+    allow: [all]
+    unrestricted: true
+  - name: no-exec
+    match: {groups: [x]}
+    deny: [exec]
+)");
+  CHECK(decide(*p, who("u"), "POST", "/v1.41/containers/c/exec", R"({"Cmd":["sh"]})").allow);
+  auto d = decide(*p, who("u", {"x"}), "POST", "/v1.41/containers/c/exec", R"({"Cmd":["sh"]})");
+  CHECK(!d.allow);
+  CHECK(d.rule == "no-exec");
+}
+
+TEST_CASE("match by method and listener") {
+  auto p = load(R"(
+version: 1
+rules:
+  - name: local
+    match: {methods: [peer], listeners: [sock]}
+    allow: [all:read]
+)");
+  CHECK(decide(*p, who("u", {}, dg::config::AuthMethod::Peer, "sock"), "GET", "/v1.41/info").allow);
+  CHECK(!decide(*p, who("u", {}, dg::config::AuthMethod::Basic, "sock"), "GET", "/v1.41/info").allow);
+  CHECK(!decide(*p, who("u", {}, dg::config::AuthMethod::Peer, "tcp"), "GET", "/v1.41/info").allow);
+}
+
+TEST_CASE("images: create, pull, build, tag, load") {
+  auto p = load(R"(
+version: 1
+rules:
+  - name: img
+    allow: [all]
+    images: {allow: ["busybox:1.*", "docker.io/library/alpine", "ghcr.io/acme/**"]}
+    build: {network_modes: [default]}
+)");
+  auto w = who("u");
+  auto cr = [&](const std::string& image) {
+    return decide(*p, w, "POST", "/v1.41/containers/create", R"({"Image":")" + image + R"("})");
+  };
+  CHECK(cr("busybox:1.36").allow);
+  CHECK(cr("docker.io/library/busybox:1.36").allow);
+  CHECK(cr("index.docker.io/library/busybox:1.36").allow);
+  CHECK(cr("library/busybox:1.36").allow);
+  CHECK(!cr("busybox").allow);  // :latest
+  CHECK(!cr("registry-1.docker.io/library/busybox:1.36").allow);
+  CHECK(!cr("BUSYBOX:1.36").allow);
+  CHECK(cr("alpine").allow);
+  CHECK(cr("alpine@sha256:" + std::string(64, 'a')).allow);
+  CHECK(!cr("sha256:" + std::string(64, 'a')).allow);
+  CHECK(!cr(std::string(64, 'a')).allow);
+  CHECK(!cr("abcd").allow);
+  CHECK(cr("ghcr.io/acme/x/y:1").allow);
+  CHECK(!cr("ghcr.io/evil/x:1").allow);
+  CHECK(!cr("evil.io/busybox:1.36").allow);
+  auto q = [&](const std::string& m, const std::string& t) { return decide(*p, w, m, t); };
+  CHECK(q("POST", "/v1.41/images/create?fromImage=docker.io%2Flibrary%2Fbusybox&tag=1.36").allow);
+  CHECK(!q("POST", "/v1.41/images/create?fromImage=busybox&tag=latest").allow);
+  CHECK(!q("POST", "/v1.41/images/create?fromImage=busybox%3A1.36&tag=latest").allow);  // tag replaces
+  CHECK(!q("POST", "/v1.41/images/create?fromImage=alpine").allow);                      // every tag
+  CHECK(q("POST", "/v1.41/images/create?fromImage=alpine&tag=sha256%3A" + std::string(64, 'b')).allow);
+  CHECK(!q("POST", "/v1.41/images/create?fromSrc=-&repo=busybox%3A1.0").allow);
+  CHECK(!q("POST", "/v1.41/images/create?fromSrc=http%3A%2F%2Fevil%2Fx.tar").allow);
+  CHECK(q("POST", "/v1.41/images/create?fromImage=busybox&tag=1.36&fromImage=evil").allow);  // first value
+  CHECK(!q("POST", "/v1.41/images/create?fromImage=evil&fromImage=busybox&tag=1.36").allow);
+  CHECK(!q("POST", "/v1.41/images/x/tag?repo=busybox&tag=latest").allow);
+  CHECK(q("POST", "/v1.41/images/x/tag?repo=busybox&tag=1.0").allow);
+  CHECK(!q("POST", "/v1.41/images/load").allow);
+  CHECK(!q("POST", "/v1.41/build?t=evil%3A1").allow);
+  CHECK(q("POST", "/v1.41/build?t=busybox%3A1.2").allow);
+  CHECK(!q("POST", "/v1.41/build?networkmode=host&t=busybox%3A1.2").allow);
+  CHECK(!q("POST", "/v1.41/build?remote=http%3A%2F%2Fx&t=busybox%3A1.2").allow);
+  CHECK(!q("POST", "/v1.41/commit?container=c&repo=evil").allow);
+}
+
+TEST_CASE("networks, services, plugins") {
+  auto p = load(R"(
+version: 1
+rules:
+  - name: r
+    allow: [all]
+    images: {allow: ["nginx:*"]}
+    mounts: {host_paths: []}
+)");
+  auto w = who("u");
+  CHECK(decide(*p, w, "POST", "/v1.41/networks/create", R"({"Name":"n"})").allow);
+  CHECK(!decide(*p, w, "POST", "/v1.41/networks/create", R"({"Name":"n","Driver":"macvlan","Options":{"parent":"eth0"}})").allow);
+  CHECK(!decide(*p, w, "POST", "/v1.41/networks/create", R"({"Name":"n","Options":{"com.docker.network.bridge.name":"docker0"}})").allow);
+  CHECK(!decide(*p, w, "POST", "/v1.41/networks/host/connect", R"({"Container":"c"})").allow);
+  CHECK(decide(*p, w, "POST", "/v1.41/services/create", R"({"TaskTemplate":{"ContainerSpec":{"Image":"nginx:1"}}})").allow);
+  CHECK(!decide(*p, w, "POST", "/v1.41/services/create", R"({"TaskTemplate":{"ContainerSpec":{"Image":"evil:1"}}})").allow);
+  CHECK(!decide(*p, w, "POST", "/v1.41/services/create",
+                R"({"TaskTemplate":{"ContainerSpec":{"Image":"nginx:1","Mounts":[{"Type":"bind","Source":"/","Target":"/h"}]}}})").allow);
+  CHECK(!decide(*p, w, "POST", "/v1.41/services/create",
+                R"({"TaskTemplate":{"ContainerSpec":{"Image":"nginx:1","CapabilityAdd":["CAP_SYS_ADMIN"]}}})").allow);
+  CHECK(!decide(*p, w, "POST", "/v1.41/services/create",
+                R"({"TaskTemplate":{"ContainerSpec":{"Image":"nginx:1"},"Networks":[{"Target":"host"}]}})").allow);
+  CHECK(!decide(*p, w, "POST", "/v1.41/services/x/update?version=1",
+                R"({"TaskTemplate":{"ContainerSpec":{"Image":"nginx:1","Privileges":{"Seccomp":{"Mode":"unconfined"}}}}})").allow);
+  CHECK(!decide(*p, w, "POST", "/v1.41/plugins/pull?remote=x", R"([{"Name":"network","Value":["host"]}])").allow);
+  CHECK(decide(*p, w, "POST", "/v1.41/plugins/pull?remote=x", R"([])").allow);
+}
+
+TEST_CASE("needs_body only when a constrained rule allows a body operation") {
+  auto p = pol();
+  auto h = head("POST", "/v1.41/containers/create", "{}");
+  auto r = p->route(h);
+  CHECK(p->needs_body(who("dev1", {"dev"}), r.op, h));
+  CHECK(!p->needs_body(who("stranger"), r.op, h));
+  auto h2 = head("GET", "/v1.41/containers/json");
+  CHECK(!p->needs_body(who("dev1", {"dev"}), p->route(h2).op, h2));
+}
+
+TEST_CASE("policy file errors carry file:line:col") {
+  auto bad = Policy::load_text("version: 1\nrules:\n  - name: a\n    allow: [containers:reed]\n    bogus: 1\n", "p.yaml");
+  REQUIRE(!bad);
+  auto s = bad.error().str();
+  CHECK(s.find("p.yaml:5:5: unknown key \"bogus\"") != std::string::npos);
+  auto bad2 = Policy::load_text("version: 1\nrules:\n  - name: a\n    allow: [containers:reed]\n", "p.yaml");
+  REQUIRE(!bad2);
+  CHECK(bad2.error().str().find("p.yaml:4:13") != std::string::npos);
+}
