@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "core/log.hpp"
 #include "core/uv.hpp"
 #include "proxy/server.hpp"
+#include "policy/tools.hpp"
 #include "proxy/snapshot.hpp"
 
 #ifndef DG_VERSION
@@ -30,6 +32,11 @@ namespace {
 constexpr const char* kUsage =
     "usage: dockgate --config FILE          run in the foreground\n"
     "       dockgate -t --config FILE       check the configuration and its policy, then exit\n"
+    "       dockgate policy check FILE      lint a policy (file:line errors, rules that never match)\n"
+    "       dockgate policy explain --policy FILE --identity NAME [--group G]... [--auth METHOD]\n"
+    "                               [--listener NAME] < request.http\n"
+    "                                       decide a captured raw HTTP request offline\n"
+    "       dockgate policy test DIR|FILE   run *.cases fixtures (exit 1 on any failure)\n"
     "       dockgate --version | --help\n"
     "\n"
     "Signals: SIGTERM/SIGINT stop gracefully (in-flight requests get limits.shutdown_grace),\n"
@@ -269,9 +276,48 @@ int check(const Options& opt) {
 
 }  // namespace
 
+int policy_command(const std::vector<std::string>& args) {
+  auto usage = [] {
+    std::fputs(kUsage, stderr);
+    return 2;
+  };
+  if (args.size() < 2) return usage();
+  const std::string& sub = args[1];
+  if (sub == "check" && args.size() == 3) return policy::policy_check(args[2], std::cout);
+  if (sub == "test" && args.size() == 3) return policy::policy_test(args[2], std::cout);
+  if (sub != "explain") return usage();
+  std::string path, identity, method = "mtls", listener = "explain";
+  std::vector<std::string> groups;
+  for (size_t i = 2; i < args.size(); ++i) {
+    auto value = [&](std::string& into) {
+      if (i + 1 >= args.size()) return false;
+      into = args[++i];
+      return true;
+    };
+    std::string g;
+    bool ok = false;
+    if (args[i] == "--policy") ok = value(path);
+    else if (args[i] == "--identity") ok = value(identity);
+    else if (args[i] == "--auth") ok = value(method);
+    else if (args[i] == "--listener") ok = value(listener);
+    else if (args[i] == "--group" && value(g)) {
+      groups.push_back(g);
+      ok = true;
+    } else if (path.empty() && args[i].rfind("--", 0) != 0) {
+      path = args[i];
+      ok = true;
+    }
+    if (!ok) return usage();
+  }
+  if (path.empty() || identity.empty()) return usage();
+  std::string raw((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  return policy::policy_explain(path, identity, groups, method, listener, raw, std::cout);
+}
+
 int run(int argc, char** argv) {
   Options opt;
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "policy") return policy_command(args);
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--help" || a == "-h") {
