@@ -16,7 +16,7 @@ TEST_CASE("policy test: shipped fixtures pass") {
 }
 
 TEST_CASE("policy check: shipped policies are clean") {
-  for (const char* f : {"allow-all.yaml", "read-only.yaml", "ci-sandbox.yaml", "per-user.yaml"}) {
+  for (const char* f : {"allow-all.yaml", "read-only.yaml", "ci-sandbox.yaml", "per-user.yaml", "quickstart.yaml"}) {
     std::ostringstream out;
     int rc = policy_check(std::string(DG_SOURCE_ROOT) + "/policies/" + f, out);
     INFO(out.str());
