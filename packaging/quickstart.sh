@@ -60,11 +60,18 @@ fi
 
 # 3. Development PKI: a CA, a server certificate for localhost, an admin client certificate.
 PKI=$HOME_DIR/pki
-CERTS=(bash "$ROOT/certs-tools/dockgate-certs" --dir "$PKI")
+certs() {
+  local out
+  if ! out=$(bash "$ROOT/certs-tools/dockgate-certs" --dir "$PKI" "$@" 2>&1); then
+    printf '%s\n' "$out" >&2
+    say "ERROR: dockgate-certs $* failed"
+    exit 1
+  fi
+}
 mkdir -p "$HOME_DIR"
-[ -f "$PKI/ca.pem" ] || "${CERTS[@]}" init >/dev/null
-[ -f "$PKI/servers/dockgate/cert.pem" ] || "${CERTS[@]}" server dockgate --dns localhost --ip 127.0.0.1 >/dev/null
-[ -f "$PKI/clients/admin/cert.pem" ] || "${CERTS[@]}" client admin --group admins >/dev/null
+[ -f "$PKI/ca.pem" ] || certs init
+[ -f "$PKI/servers/dockgate/cert.pem" ] || certs server dockgate --dns localhost --ip 127.0.0.1
+[ -f "$PKI/clients/admin/cert.pem" ] || certs client admin --group admins
 
 # 4. Configuration: mTLS on loopback, and a local socket for uids mapped in the config.
 #    The policy gives the "admins" group everything and every other identity read-only access.
