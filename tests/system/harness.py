@@ -542,6 +542,25 @@ class Certs:
     def client_dir(self, name):
         return self.dir / "clients" / name
 
+    def add_client(self, name, groups=()):
+        """Makes (once) client directory `name` with CN=name and one OU per group, signed by the test
+        CA (certs-tools when the CA was made with it, else openssl). Returns the directory."""
+        cd = self.client_dir(name)
+        if (cd / "cert.pem").exists():
+            return cd
+        pki = self.dir / "pki"
+        if (pki / "ca.pem").exists() and os.access(CERTS_TOOL, os.X_OK):
+            args = [a for g in groups for a in ("--group", g)]
+            run([CERTS_TOOL, "--dir", pki, "client", name, *args, "--out", cd], timeout=60)
+        else:
+            cd.mkdir(parents=True, exist_ok=True)
+            subj = "".join(f"/OU={g}" for g in groups) + f"/CN={name}"
+            self._leaf(self.ca, self.ca_key, cd / "key.pem", cd / "cert.pem", subj,
+                       "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+                       "extendedKeyUsage=clientAuth\n")
+            shutil.copy(self.ca, cd / "ca.pem")
+        return cd
+
     @classmethod
     def generate(cls, dir):
         c = cls(dir)
@@ -657,6 +676,7 @@ class Dockerd:
         self.host = f"unix://{self.sock}"
         self.log = self.dir / "dockerd.log"
         self.proc = None
+        self.extra_args = []  # e.g. a --tlsverify TCP endpoint (test_upstream_tls.py)
 
     @classmethod
     def create(cls, prefix="dg-sys-"):
@@ -680,7 +700,7 @@ class Dockerd:
         argv = [dockerd_bin(), "--host", self.host, "--data-root", self.dir / "data",
                 "--exec-root", self.dir / "exec", "--pidfile", self.dir / "dockerd.pid",
                 "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
-                "--userland-proxy=false", "--shutdown-timeout=5"]
+                "--userland-proxy=false", "--shutdown-timeout=5", *self.extra_args]
         logf = open(self.log, "ab")
         self.proc = spawn(argv, name="dockerd", stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
         logf.close()
