@@ -59,8 +59,11 @@ bool configure_log(const config::Config& c, bool first) {
 
 bool same_listeners(const config::Config& a, const config::Config& b) {
   if (a.listeners.size() != b.listeners.size()) return false;
-  for (size_t i = 0; i < a.listeners.size(); ++i)
-    if (a.listeners[i].address.text != b.listeners[i].address.text) return false;
+  for (size_t i = 0; i < a.listeners.size(); ++i) {
+    const auto& x = a.listeners[i];
+    const auto& y = b.listeners[i];
+    if (x.address.text != y.address.text || x.name != y.name || x.tls.has_value() != y.tls.has_value()) return false;
+  }
   return a.upstream.address.text == b.upstream.address.text;
 }
 
@@ -68,8 +71,10 @@ bool same_listeners(const config::Config& a, const config::Config& b) {
 // signals); the others run on their own threads and hear reload/stop through a uv_async.
 class Worker {
  public:
-  Worker(std::shared_ptr<const proxy::Snapshot> snap, bool reuse_port, bool tcp_only)
-      : server_(std::make_unique<proxy::Server>(loop_.get(), std::move(snap), reuse_port, tcp_only)),
+  Worker(std::shared_ptr<const proxy::Snapshot> snap, std::shared_ptr<auth::FailureTracker> failures,
+         bool reuse_port, bool tcp_only)
+      : server_(std::make_unique<proxy::Server>(loop_.get(), std::move(snap), std::move(failures), reuse_port,
+                                                tcp_only)),
         async_(this) {}
 
   Result<void> start() {
@@ -112,6 +117,12 @@ class Worker {
   proxy::Server& server() { return *server_; }
   // After the server stopped: nothing may keep the loop alive any more.
   void close_async() { async_.close(); }
+  // Start-up failed: close whatever was opened without serving.
+  void discard() {
+    server_.reset();
+    async_.close();
+    loop_.close();
+  }
   uv_loop_t* loop() { return loop_.get(); }
   int close_loop() { return loop_.close(); }
 
@@ -196,8 +207,15 @@ void on_hup_signal(uv_signal_t* h, int) {
   }
   auto& workers = *c->workers;
   const auto& cur = *workers[0]->server().snapshot()->config;
-  if (!same_listeners(cur, *(*next)->config))
-    log::warn("reload", "listener and upstream address changes take effect only after a restart");
+  if (!same_listeners(cur, *(*next)->config)) {
+    // The sockets stay bound as started: a new listener list would pair a socket with another
+    // listener's TLS and authentication. Refuse it whole.
+    log::Line(log::Level::Error, "reload")
+        .str("result", "kept the running configuration")
+        .str("error", "listeners or the upstream changed (address, name or order): restart dockgate to apply")
+        .emit();
+    return;
+  }
   configure_log(*(*next)->config, false);
   workers[0]->server().reload(*next);
   for (size_t i = 1; i < workers.size(); ++i) workers[i]->post_reload(*next);
@@ -217,12 +235,13 @@ int serve(const Options& opt) {
 
   unsigned n = cfg.workers == 0 ? std::max(1u, std::thread::hardware_concurrency()) : cfg.workers;
   std::vector<std::unique_ptr<Worker>> workers;
+  auto failures = std::make_shared<auth::FailureTracker>();
   for (unsigned i = 0; i < n; ++i) {
-    workers.push_back(std::make_unique<Worker>(*snap, n > 1, i > 0));
+    workers.push_back(std::make_unique<Worker>(*snap, failures, n > 1, i > 0));
     if (auto r = workers.back()->start(); !r) {
       std::fprintf(stderr, "dockgate: %s\n", r.error().message.c_str());
       log::flush();
-      for (auto& w : workers) w->run();  // closes what was opened
+      for (auto& w : workers) w->discard();
       return 1;
     }
   }

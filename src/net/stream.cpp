@@ -35,6 +35,8 @@ struct Stream::WriteReq {
 namespace {
 
 constexpr size_t kReadBuffer = 64 * 1024;
+// How long a gracefully closing stream may take to hand its last bytes to a slow reader.
+constexpr uint32_t kFlushTimeoutMs = 300000;
 
 // One read buffer per loop thread: data is handled synchronously in the read callback and copied
 // only where it must wait, so an idle connection holds no read buffer (nginx-style).
@@ -203,7 +205,7 @@ void Stream::became_ready() {
 }
 
 void Stream::read_start() {
-  if (closed_ || reading_ || eof_) return;
+  if (closed_ || failing_ || reading_ || eof_) return;
   if (uv_read_start(sock_.stream(), alloc_cb, read_cb) == 0) reading_ = true;
 }
 
@@ -243,11 +245,12 @@ void Stream::on_read(ssize_t nread, const uv_buf_t* buf) {
 void Stream::on_plain(const char* data, size_t len) { handler_->on_stream_data(*this, data, len); }
 
 void Stream::on_ciphertext(const char* data, size_t len) {
+  Guard g(this);
   tls_->feed(data, len);
   t_plain.clear();
   auto st = tls_->read(t_plain);
   flush_tls();
-  Guard g(this);
+  if (g.destroyed || closed_) return;
   if (st == tls::Engine::Status::Error) {
     fail("TLS: " + tls_->error());
     return;
@@ -274,14 +277,14 @@ void Stream::on_ciphertext(const char* data, size_t len) {
 }
 
 void Stream::write(std::string_view data) {
-  if (closed_ || shut_ || data.empty()) return;
+  if (closed_ || failing_ || shut_ || data.empty()) return;
   if (cork_ > 0) {
     corked_.append(data);
     return;
   }
   if (tls_) {
     if (tls_->write(data.data(), data.size()) == tls::Engine::Status::Error) {
-      fail("TLS: " + tls_->error());
+      fail_soon("TLS: " + tls_->error());
       return;
     }
     flush_tls();
@@ -313,7 +316,7 @@ void Stream::flush_tls() {
 }
 
 void Stream::send_raw(std::string_view data) {
-  if (closed_) return;
+  if (closed_ || failing_) return;
   if (queued_ == 0) {
     uv_buf_t b = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
     int n = uv_try_write(sock_.stream(), &b, 1);
@@ -321,7 +324,7 @@ void Stream::send_raw(std::string_view data) {
     if (n >= 0) {
       data.remove_prefix(static_cast<size_t>(n));
     } else if (n != UV_EAGAIN) {
-      fail(uv_strerror(n));
+      fail_soon(uv_strerror(n));
       return;
     }
   }
@@ -329,7 +332,7 @@ void Stream::send_raw(std::string_view data) {
 }
 
 void Stream::send_owned(std::string&& data) {
-  if (closed_ || data.empty()) return;
+  if (closed_ || failing_ || data.empty()) return;
   auto* w = new WriteReq{};
   w->data = std::move(data);
   uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
@@ -343,7 +346,7 @@ void Stream::send_owned(std::string&& data) {
   });
   if (rc != 0) {
     delete w;
-    fail(uv_strerror(rc));
+    fail_soon(uv_strerror(rc));
     return;
   }
   queued_ += n;
@@ -364,7 +367,7 @@ void Stream::write_done(size_t bytes, int status) {
 }
 
 void Stream::shutdown_write() {
-  if (closed_ || shut_) return;
+  if (closed_ || failing_ || shut_) return;
   if (cork_ > 0) {
     cork_ = 1;
     uncork();  // what was gathered goes out before the FIN
@@ -373,7 +376,7 @@ void Stream::shutdown_write() {
     tls_->shutdown();  // close_notify
     flush_tls();
   }
-  if (closed_) return;  // a write above failed: the stream is gone
+  if (closed_ || failing_) return;  // a write above failed
   shut_ = true;
   auto* req = new ShutdownReq{};
   int rc = uv_shutdown(&req->req, sock_.stream(), [](uv_shutdown_t* r, int) {
@@ -381,7 +384,15 @@ void Stream::shutdown_write() {
     delete reinterpret_cast<ShutdownReq*>(r);
     if (!self || self->closed_) return;
     self->shut_done_ = true;
-    if (self->close_when_shut_ && (self->eof_ || !self->reading_)) self->close();
+    if (!self->close_when_shut_) return;
+    if (self->eof_ || !self->reading_) {
+      self->close();
+      return;
+    }
+    // Everything is written: give the peer linger_ms to read it and close.
+    self->start_timer(self->linger_ms_, [](uv_timer_t* t) {
+      if (auto* st = uvx::owner<Stream>(t)) st->close();
+    });
   });
   if (rc != 0) {
     delete req;
@@ -393,10 +404,16 @@ void Stream::shutdown_write() {
 
 void Stream::close_after_flush(uint32_t linger_ms) {
   if (closed_ || close_when_shut_) return;
+  if (failing_) {
+    close();
+    return;
+  }
   handler_ = nullptr;
   close_when_shut_ = true;
+  linger_ms_ = linger_ms;
   if (!eof_) read_start();  // keep reading to discard (lingering close)
-  start_timer(linger_ms, [](uv_timer_t* t) {
+  // A peer that never reads cannot hold the connection forever.
+  start_timer(kFlushTimeoutMs, [](uv_timer_t* t) {
     auto* self = uvx::owner<Stream>(t);
     if (self) self->close();
   });
@@ -414,6 +431,17 @@ void Stream::close() {
   handler_ = nullptr;
   timer_.close();
   sock_.close();
+}
+
+void Stream::fail_soon(const std::string& why) {
+  if (closed_ || failing_) return;
+  failing_ = true;
+  fail_reason_ = why;
+  read_stop();
+  start_timer(0, [](uv_timer_t* t) {
+    auto* self = uvx::owner<Stream>(t);
+    if (self) self->fail(self->fail_reason_);
+  });
 }
 
 void Stream::fail(const std::string& why) {

@@ -109,6 +109,9 @@ class Stream {
   void send_owned(std::string&& data);
   void flush_tls();
   void fail(const std::string& why);
+  // A failure found inside a call the owner made (write, uncork, shutdown_write): the owner hears
+  // about it from a timer callback, never from inside its own call.
+  void fail_soon(const std::string& why);
   void write_done(size_t bytes, int status);
   void became_ready();
   void on_connected(int status);
@@ -140,6 +143,9 @@ class Stream {
   PeerCred cred_;
   std::string remote_;
   bool shut_done_ = false;
+  bool failing_ = false;
+  std::string fail_reason_;
+  uint32_t linger_ms_ = 5000;
   uvx::Handle<uv_timer_t> timer_;  // connect timeout or linger timeout
   bool* destroyed_ = nullptr;      // set by Guard while a handler callback runs
 };

@@ -1,5 +1,10 @@
 #include "policy/gojson.hpp"
 
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <new>
+
 namespace dg::policy::gojson {
 
 using simdjson::dom::element_type;
@@ -18,6 +23,46 @@ Doc::Impl*& thread_impl() {
   thread_local Doc::Impl* p = &impl;
   return p;
 }
+
+// Arena of the thread's Struct indexes: bump allocation in blocks that never move (a Struct keeps
+// pointers), all recycled by Doc::parse(). The generation is a separate trivial thread_local so
+// the check on every lookup is one TLS load.
+thread_local uint32_t t_gen = 1;
+
+struct Arena {
+  static constexpr size_t kBlock = 16 << 10;
+  struct Block {
+    std::unique_ptr<std::byte[]> mem;
+    size_t size;
+  };
+  std::vector<Block> blocks;
+  size_t cur = 0, used = 0;
+
+  void* alloc(size_t bytes) {
+    bytes = (bytes + 15) & ~size_t{15};
+    while (cur < blocks.size() && used + bytes > blocks[cur].size) {
+      ++cur;
+      used = 0;
+    }
+    if (cur == blocks.size()) {
+      size_t n = std::max(bytes, kBlock);
+      blocks.push_back({std::make_unique<std::byte[]>(n), n});
+      used = 0;
+    }
+    void* p = blocks[cur].mem.get() + used;
+    used += bytes;
+    return p;
+  }
+  void recycle() {
+    if (++t_gen == 0) t_gen = 1;
+    // Keep one block for the next request; a huge body's index is given back.
+    if (blocks.size() > 1 || (!blocks.empty() && blocks[0].size > 4 * kBlock)) blocks.clear();
+    cur = 0;
+    used = 0;
+  }
+};
+
+thread_local Arena t_arena;
 
 std::string path_join(std::string_view path, std::string_view field) {
   std::string s(path);
@@ -58,6 +103,7 @@ std::string Doc::parse(std::string_view body) {
       break;
     }
   if (blank) body = "{}";
+  t_arena.recycle();  // the indexes of the previous document's Structs
   std::string& buf = impl_->buf;
   if (buf.capacity() < body.size() + simdjson::SIMDJSON_PADDING) buf.reserve(body.size() + simdjson::SIMDJSON_PADDING);
   buf.assign(body.data(), body.size());
@@ -156,52 +202,135 @@ bool same_value(element a, element b) {
 
 namespace {
 
-constexpr uint32_t kAnySig = 0xFFFFFFFFu;
-
-uint32_t signature(std::string_view key) {
-  for (char c : key)
-    if (static_cast<unsigned char>(c) >= 0x80) return kAnySig;  // may hold a folding rune
-  if (key.empty()) return 0;
-  char f = key[0];
-  if (f >= 'a' && f <= 'z') f = static_cast<char>(f - 32);
-  return (static_cast<uint32_t>(key.size()) << 8) | static_cast<unsigned char>(f);
-}
+// Up to this many members a lookup scans the hashes; above it the index gets a hash table.
+constexpr uint32_t kScanMax = 12;
 
 }  // namespace
 
-const std::vector<Struct::Entry>& Struct::index() const {
-  if (index_.empty()) {
-    for (const auto& o : objs_)
-      for (auto f : o) index_.push_back({signature(f.key), f.key, f.value});
-  }
-  return index_;
+uint32_t detail::fold_hash_slow(std::string_view key) {
+  std::string f = fold_key(key);  // K U+212A -> K, U+017F -> S (and ASCII upper case)
+  uint64_t any = 0;
+  return hash_bytes(f.data(), f.size(), any);
 }
 
-std::vector<element> Struct::values(std::string_view field, Errors& err, std::string_view path) const {
-  std::vector<element> out;
+FieldSet::FieldSet(std::span<const std::string_view> fields) : fields_(fields.begin(), fields.end()) {
+  size_t n = 16;
+  while (n < fields_.size() * 2) n *= 2;
+  mask_ = static_cast<uint32_t>(n - 1);
+  slots_.assign(n, 0);
+  for (size_t i = 0; i < fields_.size(); ++i) {
+    uint32_t h = fold_hash(fields_[i]);
+    hashes_.push_back(h);
+    uint32_t s = h & mask_;
+    while (slots_[s]) s = (s + 1) & mask_;
+    slots_[s] = static_cast<uint16_t>(i + 1);
+  }
+}
+
+bool FieldSet::contains(std::string_view key, uint32_t hash) const {
+  for (uint32_t s = hash & mask_; slots_[s]; s = (s + 1) & mask_) {
+    size_t i = slots_[s] - 1u;
+    if (hashes_[i] == hash && key_matches(key, fields_[i])) return true;
+  }
+  return false;
+}
+
+void Struct::build() const {
+  size_t n = 0;
+  for (size_t i = 0; i < nobjs_; ++i) n += object_at(i).size();
+  Entry* e = static_cast<Entry*>(t_arena.alloc(n * sizeof(Entry)));
+  uint32_t count = 0;
+  for (size_t i = 0; i < nobjs_ && count < n; ++i)
+    for (auto f : object_at(i)) {
+      if (count == n) break;
+      ::new (static_cast<void*>(e + count)) Entry{fold_hash(f.key), static_cast<uint32_t>(f.key.size()), f.key.data(), f.value};
+      ++count;
+    }
+  entries_ = e;
+  count_ = count;
+  mask_ = 0;
+  slots_ = nullptr;
+  if (count > kScanMax) {
+    uint32_t size = 32;
+    while (size < count * 2) size *= 2;
+    mask_ = size - 1;
+    uint32_t* slots = static_cast<uint32_t*>(t_arena.alloc(size * sizeof(uint32_t)));
+    std::fill_n(slots, size, 0u);
+    // Linear probing keeps the members of one name in document order along the probe sequence.
+    for (uint32_t i = 0; i < count; ++i) {
+      uint32_t s = e[i].hash & mask_;
+      while (slots[s]) s = (s + 1) & mask_;
+      slots[s] = i + 1;
+    }
+    slots_ = slots;
+  }
+  gen_ = t_gen;
+}
+
+inline void Struct::ensure_index() const {
+  if (gen_ != t_gen) build();
+}
+
+bool Struct::find(Field field, Errors& err, std::string_view path, Matches& out) const {
+  out.clear();
+  if (nobjs_ == 0) return true;
+  ensure_index();
+  const Entry* e = entries_;
+  const uint32_t h = field.hash;
   std::string_view first_key;
   element first_value;
-  const uint32_t sig = signature(field);
-  for (const auto& e : index()) {
-    if (e.sig != sig && e.sig != kAnySig) continue;
-    if (!key_matches(e.key, field)) continue;
-    if (out.empty()) {
-      first_key = e.key;
-      first_value = e.value;
-    } else if (e.key != first_key && !same_value(first_value, e.value)) {
-      err.add("ambiguous JSON: " + path_join(path, field) + " is given as \"" + std::string(first_key) + "\" and \"" +
-              std::string(e.key) + "\" with different values");
-      return {};
+  auto visit = [&](const Entry& x) {
+    if (x.hash != h || !key_matches(x.name(), field.name)) return true;
+    if (out.size() == 0) {
+      first_key = x.name();
+      first_value = x.value;
+    } else if (x.name() != first_key && !same_value(first_value, x.value)) {
+      err.add("ambiguous JSON: " + path_join(path, field.name) + " is given as \"" + std::string(first_key) + "\" and \"" +
+              std::string(x.name()) + "\" with different values");
+      out.clear();
+      return false;
     }
-    out.push_back(e.value);
+    out.push(x.value);
+    return true;
+  };
+  if (mask_ == 0) {
+    for (uint32_t i = 0; i < count_; ++i)
+      if (!visit(e[i])) return false;
+    return true;
   }
+  for (uint32_t s = h & mask_; slots_[s]; s = (s + 1) & mask_)
+    if (!visit(e[slots_[s] - 1])) return false;
+  return true;
+}
+
+std::vector<element> Struct::values(Field field, Errors& err, std::string_view path) const {
+  Matches m;
+  std::vector<element> out;
+  if (!find(field, err, path, m)) return out;
+  out.reserve(m.size());
+  for (size_t i = 0; i < m.size(); ++i) out.push_back(m[i]);
   return out;
 }
 
-bool Struct::has(std::string_view field) const {
-  const uint32_t sig = signature(field);
-  for (const auto& e : index())
-    if ((e.sig == sig || e.sig == kAnySig) && key_matches(e.key, field)) return true;
+bool Struct::has(Field field) const {
+  if (nobjs_ == 0) return false;
+  ensure_index();
+  const Entry* e = entries_;
+  if (mask_ == 0) {
+    for (uint32_t i = 0; i < count_; ++i)
+      if (e[i].hash == field.hash && key_matches(e[i].name(), field.name)) return true;
+    return false;
+  }
+  for (uint32_t s = field.hash & mask_; slots_[s]; s = (s + 1) & mask_)
+    if (e[slots_[s] - 1].hash == field.hash && key_matches(e[slots_[s] - 1].name(), field.name)) return true;
+  return false;
+}
+
+bool Struct::has_any(const FieldSet& set) const {
+  if (nobjs_ == 0) return false;
+  ensure_index();
+  for (uint32_t i = 0; i < count_; ++i)
+    if (set.contains(entries_[i].name(), entries_[i].hash)) return true;
   return false;
 }
 
@@ -254,12 +383,15 @@ std::optional<std::vector<std::string_view>> as_strings(element e, Errors& err, 
   return out;
 }
 
-std::optional<bool> Struct::boolean(std::string_view field, Errors& err, std::string_view path) const {
+std::optional<bool> Struct::boolean(Field field, Errors& err, std::string_view path) const {
   std::optional<bool> out;
-  for (element v : values(field, err, path)) {
+  Matches m;
+  find(field, err, path, m);
+  for (size_t mi = 0; mi < m.size(); ++mi) {
+    element v = m[mi];
     if (v.type() == element_type::NULL_VALUE) continue;
     if (v.type() != element_type::BOOL) {
-      err.add("json: cannot unmarshal " + std::string(type_name(v.type())) + " into bool " + path_join(path, field));
+      err.add("json: cannot unmarshal " + std::string(type_name(v.type())) + " into bool " + path_join(path, field.name));
       return std::nullopt;
     }
     out = v.get_bool().value_unsafe();
@@ -267,38 +399,47 @@ std::optional<bool> Struct::boolean(std::string_view field, Errors& err, std::st
   return out;
 }
 
-std::optional<int64_t> Struct::integer(std::string_view field, Errors& err, std::string_view path, int64_t min,
+std::optional<int64_t> Struct::integer(Field field, Errors& err, std::string_view path, int64_t min,
                                        int64_t max) const {
   std::optional<int64_t> out;
-  for (element v : values(field, err, path)) {
+  Matches m;
+  find(field, err, path, m);
+  for (size_t mi = 0; mi < m.size(); ++mi) {
+    element v = m[mi];
     if (v.type() == element_type::NULL_VALUE) continue;
-    auto i = as_integer(v, err, path, field, min, max);
+    auto i = as_integer(v, err, path, field.name, min, max);
     if (!i) return std::nullopt;
     out = i;
   }
   return out;
 }
 
-std::optional<std::string_view> Struct::string(std::string_view field, Errors& err, std::string_view path) const {
+std::optional<std::string_view> Struct::string(Field field, Errors& err, std::string_view path) const {
   std::optional<std::string_view> out;
-  for (element v : values(field, err, path)) {
+  Matches m;
+  find(field, err, path, m);
+  for (size_t mi = 0; mi < m.size(); ++mi) {
+    element v = m[mi];
     if (v.type() == element_type::NULL_VALUE) continue;
-    auto s = as_string(v, err, path, field);
+    auto s = as_string(v, err, path, field.name);
     if (!s) return std::nullopt;
     out = s;
   }
   return out;
 }
 
-Struct Struct::sub(std::string_view field, Errors& err, std::string_view path, bool pointer) const {
+Struct Struct::sub(Field field, Errors& err, std::string_view path, bool pointer) const {
   Struct out;
-  for (element v : values(field, err, path)) {
+  Matches m;
+  find(field, err, path, m);
+  for (size_t mi = 0; mi < m.size(); ++mi) {
+    element v = m[mi];
     if (v.type() == element_type::NULL_VALUE) {
       if (pointer) out.reset();
       continue;
     }
     if (v.type() != element_type::OBJECT) {
-      err.add("json: cannot unmarshal " + std::string(type_name(v.type())) + " into struct " + path_join(path, field));
+      err.add("json: cannot unmarshal " + std::string(type_name(v.type())) + " into struct " + path_join(path, field.name));
       return Struct();
     }
     out.add(obj_of(v));
@@ -306,38 +447,44 @@ Struct Struct::sub(std::string_view field, Errors& err, std::string_view path, b
   return out;
 }
 
-std::optional<std::vector<std::string_view>> Struct::strings(std::string_view field, Errors& err, std::string_view path,
+std::optional<std::vector<std::string_view>> Struct::strings(Field field, Errors& err, std::string_view path,
                                                              bool str_slice) const {
   std::optional<std::vector<std::string_view>> out;
-  for (element v : values(field, err, path)) {
+  Matches m;
+  find(field, err, path, m);
+  for (size_t mi = 0; mi < m.size(); ++mi) {
+    element v = m[mi];
     if (v.type() == element_type::NULL_VALUE) {
       out.reset();
       continue;
     }
-    auto s = as_strings(v, err, path, field, str_slice);
+    auto s = as_strings(v, err, path, field.name, str_slice);
     if (!s) return std::nullopt;
     out = std::move(s);
   }
   return out;
 }
 
-std::optional<std::vector<Struct>> Struct::structs(std::string_view field, Errors& err, std::string_view path) const {
+std::optional<std::vector<Struct>> Struct::structs(Field field, Errors& err, std::string_view path) const {
   std::optional<std::vector<Struct>> out;
   bool assigned = false;
-  for (element v : values(field, err, path)) {
+  Matches m;
+  find(field, err, path, m);
+  for (size_t mi = 0; mi < m.size(); ++mi) {
+    element v = m[mi];
     if (v.type() == element_type::NULL_VALUE) {
       out.reset();
       assigned = false;
       continue;
     }
     if (v.type() != element_type::ARRAY) {
-      err.add("json: cannot unmarshal " + std::string(type_name(v.type())) + " into []struct " + path_join(path, field));
+      err.add("json: cannot unmarshal " + std::string(type_name(v.type())) + " into []struct " + path_join(path, field.name));
       return std::nullopt;
     }
     auto arr = arr_of(v);
     if (assigned && arr.size() > 0) {
       // Go decodes a second array into the elements left by the first (merging their fields).
-      err.add("ambiguous JSON: " + path_join(path, field) + " is given more than once");
+      err.add("ambiguous JSON: " + path_join(path, field.name) + " is given more than once");
       return std::nullopt;
     }
     std::vector<Struct> elems;
@@ -347,7 +494,7 @@ std::optional<std::vector<Struct>> Struct::structs(std::string_view field, Error
         continue;
       }
       if (x.type() != element_type::OBJECT) {
-        err.add("json: cannot unmarshal " + std::string(type_name(x.type())) + " into struct in " + path_join(path, field));
+        err.add("json: cannot unmarshal " + std::string(type_name(x.type())) + " into struct in " + path_join(path, field.name));
         return std::nullopt;
       }
       elems.emplace_back(obj_of(x));
@@ -358,16 +505,19 @@ std::optional<std::vector<Struct>> Struct::structs(std::string_view field, Error
   return out;
 }
 
-std::optional<std::vector<std::pair<std::string_view, element>>> Struct::map(std::string_view field, Errors& err,
+std::optional<std::vector<std::pair<std::string_view, element>>> Struct::map(Field field, Errors& err,
                                                                               std::string_view path) const {
   std::optional<std::vector<std::pair<std::string_view, element>>> out;
-  for (element v : values(field, err, path)) {
+  Matches m;
+  find(field, err, path, m);
+  for (size_t mi = 0; mi < m.size(); ++mi) {
+    element v = m[mi];
     if (v.type() == element_type::NULL_VALUE) {
       out.reset();
       continue;
     }
     if (v.type() != element_type::OBJECT) {
-      err.add("json: cannot unmarshal " + std::string(type_name(v.type())) + " into map " + path_join(path, field));
+      err.add("json: cannot unmarshal " + std::string(type_name(v.type())) + " into map " + path_join(path, field.name));
       return std::nullopt;
     }
     if (!out) out.emplace();
@@ -395,7 +545,7 @@ std::optional<std::vector<std::pair<std::string_view, std::string_view>>> Struct
       out.emplace_back(k, std::string_view());
       continue;
     }
-    auto s = as_string(v, err, path, field);
+    auto s = as_string(v, err, path, field.name);
     if (!s) return std::nullopt;
     out.emplace_back(k, *s);
   }

@@ -87,14 +87,8 @@ struct HostConfigView {
 HostConfigView host_config(const Struct& root, Errors& err) {
   HostConfigView v;
   v.inner = root.sub("HostConfig", err, "");
-  static const std::unordered_set<std::string> kFolded = [] {
-    std::unordered_set<std::string> s;
-    for (auto f : kHostConfigFields) s.insert(gojson::fold_key(f));
-    return s;
-  }();
-  for (const auto& o : root.objects())
-    for (auto f : o)
-      if (kFolded.count(gojson::fold_key(f.key))) v.top_fields = true;
+  static const gojson::FieldSet kFields(kHostConfigFields);
+  v.top_fields = root.has_any(kFields);
   v.top = root;
   v.from_top = !v.inner.present() && v.top_fields;
   return v;
@@ -124,7 +118,10 @@ bool is_root_user(std::string_view u) {
   std::string_view user = u.substr(0, u.find(':'));
   user = trim(user);
   if (user.empty() || user == "root") return true;
-  if (user.find_first_not_of('0') == std::string_view::npos) return true;  // "0", "00"
+  // dockerd resolves the user with libcontainer's GetExecUser, which tries strconv.Atoi first: a
+  // sign is accepted there, so "+0" and "-0" are uid 0 too.
+  if (user[0] == '+' || user[0] == '-') user.remove_prefix(1);
+  if (!user.empty() && user.find_first_not_of('0') == std::string_view::npos) return true;  // "0", "00", "+0"
   return false;
 }
 

@@ -31,7 +31,7 @@ Connection::~Connection() {
 }
 
 const config::Listener* Connection::listener_config() const {
-  const auto& ls = server_.snapshot()->config->listeners;
+  const auto& ls = (snap_ ? snap_ : server_.snapshot())->config->listeners;
   return listener_index_ < ls.size() ? &ls[listener_index_] : nullptr;
 }
 
@@ -66,6 +66,9 @@ void Connection::on_timer() {
       return;
     case State::AuthDelay:
       reply_error(static_cast<int>(pending_delay_status_), pending_reason_, pending_extra_);
+      return;
+    case State::ReadBody:
+      reply_error(errc_status(Errc::HeaderTimeout), "timed out reading the request body");
       return;
     default:
       return;
@@ -328,12 +331,13 @@ void Connection::on_request_head() {
                            " bytes cannot be inspected");
       return;
     }
-    if (head.expect_continue) {
+    if (head.expect_continue && head.version_minor >= 1) {
       client_->write("HTTP/1.1 100 Continue\r\n\r\n");
       x_.sent_continue = true;
     }
     set_state(State::ReadBody);
     consuming_ = true;
+    arm_timer(snap_->config->limits.header_timeout_ms);  // the body the policy reads is bounded in time too
     return;
   }
   judge(std::nullopt);
@@ -366,6 +370,7 @@ void Connection::on_request_body(const char* data, size_t len) {
 
 void Connection::on_request_done() {
   if (state_ == State::ReadBody) {
+    if (timer_) uv_timer_stop(timer_.get());
     judge(std::string_view(x_.body));
     return;
   }
@@ -431,7 +436,7 @@ void Connection::send_request_head() {
   }
   x_.upstream_body = opt.body;
   // Allowed: now the client may send its body (serialize_request never forwards Expect).
-  if (head.expect_continue && !x_.sent_continue && head.body != http::BodyKind::None) {
+  if (head.expect_continue && !x_.sent_continue && head.body != http::BodyKind::None && head.version_minor >= 1) {
     client_->write("HTTP/1.1 100 Continue\r\n\r\n");
     x_.sent_continue = true;
   }
@@ -503,11 +508,9 @@ void Connection::on_upstream_data(const char* data, size_t len) {
       resp_parser_.expect_response_to(req_parser_.head().method);
       continue;
     }
-    bool extra = off < len;
-    net::Stream* answered = upstream_.get();
-    on_response_done();
     // dockerd never sends more than it was asked for; such a connection is not reused.
-    if (extra && answered) answered->close();
+    if (off < len) x_.upstream_dirty = true;
+    on_response_done();
     break;
   }
   if (client_) client_->uncork();
@@ -565,7 +568,7 @@ void Connection::on_response_head(const char* rest, size_t rest_len, size_t* use
     }
     x_.client_body = opt.body;
   }
-  if (opt.body == http::BodyKind::UntilClose) x_.client_keep_alive = false;
+  if (opt.body == http::BodyKind::UntilClose || draining_ || server_.shutting_down()) x_.client_keep_alive = false;
   if (!x_.request_done) x_.client_keep_alive = false;  // answered before the body ended
   opt.keep_alive = x_.client_keep_alive;
   client_->write(http::serialize_response(h, opt));
@@ -638,14 +641,14 @@ void Connection::reply_error(int status, std::string_view text, const std::vecto
 void Connection::finish_exchange() {
   log_exchange();
   bool reusable = upstream_ && x_.request_done && resp_parser_.head().keep_alive && !upstream_->closed() &&
-                  !upstream_->write_shut();
+                  !upstream_->write_shut() && !x_.upstream_dirty;
   if (reusable) {
     server_.upstream().release(std::move(upstream_));
   } else if (upstream_) {
     upstream_->close();
   }
   upstream_.reset();
-  if (!x_.client_keep_alive || (client_eof_ && stash_.empty())) {
+  if (!x_.client_keep_alive || draining_ || server_.shutting_down() || (client_eof_ && stash_.empty())) {
     close_all();
     return;
   }

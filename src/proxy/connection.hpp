@@ -135,6 +135,7 @@ class Connection final : public net::StreamHandler {
     bool response_done = false;
     bool client_keep_alive = true;
     bool upgraded = false;
+    bool upstream_dirty = false;  // dockerd sent more than the response: never reuse
     int status = 0;
     uint64_t bytes_in = 0;   // request body bytes from the client (tunnel: client->daemon)
     uint64_t bytes_out = 0;  // response body bytes to the client (tunnel: daemon->client)

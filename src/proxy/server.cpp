@@ -8,8 +8,15 @@
 
 namespace dg::proxy {
 
-Server::Server(uv_loop_t* loop, std::shared_ptr<const Snapshot> snap, bool reuse_port, bool tcp_only)
-    : loop_(loop), snap_(std::move(snap)), reuse_port_(reuse_port), tcp_only_(tcp_only), check_(this), grace_timer_(this) {
+Server::Server(uv_loop_t* loop, std::shared_ptr<const Snapshot> snap, std::shared_ptr<auth::FailureTracker> failures,
+               bool reuse_port, bool tcp_only)
+    : loop_(loop),
+      snap_(std::move(snap)),
+      reuse_port_(reuse_port),
+      tcp_only_(tcp_only),
+      failures_(std::move(failures)),
+      check_(this),
+      grace_timer_(this) {
   std::random_device rd;
   char buf[16];
   std::snprintf(buf, sizeof buf, "%08x", rd());
@@ -18,7 +25,9 @@ Server::Server(uv_loop_t* loop, std::shared_ptr<const Snapshot> snap, bool reuse
 
 Server::~Server() {
   for (auto& l : listeners_) l->close();
-  for (auto& [p, c] : connections_) c->abort();
+  std::vector<Connection*> live;
+  for (auto& [p, c] : connections_) live.push_back(p);
+  for (auto* c : live) c->abort();  // abort() retires: never while iterating the map
   connections_.clear();
   graveyard_.clear();
   closing_.clear();
@@ -65,7 +74,8 @@ void Server::on_accept(size_t index, net::Listener& l) {
     log::Line(log::Level::Warn, "accept").str("listener", l.name()).str("error", uv_strerror(err)).emit();
     return;
   }
-  if (shutting_down_ || connections_.size() >= snap_->config->limits.max_connections) {
+  // Lingering closes hold a descriptor too: they count against the limit.
+  if (shutting_down_ || connections_.size() + closing_.size() >= snap_->config->limits.max_connections) {
     log::Line(log::Level::Warn, "accept")
         .str("listener", l.name())
         .str("remote", stream->remote())
@@ -120,6 +130,7 @@ void Server::shutdown(uint32_t grace_ms, std::function<void()> done) {
           if (!left.empty())
             log::Line(log::Level::Warn, "shutdown").num("aborted_connections", static_cast<int64_t>(left.size())).emit();
           for (auto* c : left) c->abort();
+          self->grace_over_ = true;
           for (auto& s : self->closing_) s->close();
           self->maybe_done();
         },
@@ -130,6 +141,9 @@ void Server::shutdown(uint32_t grace_ms, std::function<void()> done) {
 
 void Server::maybe_done() {
   if (!shutting_down_ || !connections_.empty() || !on_done_) return;
+  // Streams still flushing their last bytes (error bodies, tunnel output) finish first, within
+  // the grace period.
+  if (!grace_over_ && !closing_.empty()) return;
   for (auto& s : closing_) s->close();
   closing_.clear();
   graveyard_.clear();

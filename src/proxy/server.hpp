@@ -26,7 +26,9 @@ class Server {
  public:
   // reuse_port: several worker loops bind the same TCP ports; tcp_only: skip unix listeners
   // (one worker serves those).
-  Server(uv_loop_t* loop, std::shared_ptr<const Snapshot> snap, bool reuse_port, bool tcp_only = false);
+  // failures: shared by every worker, so back-off counts a client's failures on any loop.
+  Server(uv_loop_t* loop, std::shared_ptr<const Snapshot> snap, std::shared_ptr<auth::FailureTracker> failures,
+         bool reuse_port, bool tcp_only = false);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -40,7 +42,7 @@ class Server {
   uv_loop_t* loop() const { return loop_; }
   const std::shared_ptr<const Snapshot>& snapshot() const { return snap_; }
   net::UpstreamPool& upstream() { return *pool_; }
-  auth::FailureTracker& failures() { return failures_; }
+  auth::FailureTracker& failures() { return *failures_; }
   bool shutting_down() const { return shutting_down_; }
   std::vector<std::string> bound_addresses() const;
   std::string next_request_id();
@@ -61,13 +63,14 @@ class Server {
   bool tcp_only_;
   std::vector<std::unique_ptr<net::Listener>> listeners_;
   std::unique_ptr<net::UpstreamPool> pool_;
-  auth::FailureTracker failures_;
+  std::shared_ptr<auth::FailureTracker> failures_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
   std::vector<std::unique_ptr<Connection>> graveyard_;
   std::vector<std::unique_ptr<net::Stream>> closing_;
   uvx::Handle<uv_check_t> check_;
   uvx::Handle<uv_timer_t> grace_timer_;
   bool shutting_down_ = false;
+  bool grace_over_ = false;
   std::function<void()> on_done_;
   uint64_t id_counter_ = 0;
   std::string id_prefix_;
