@@ -129,7 +129,7 @@ Result<std::unique_ptr<Listener>> Listener::open(uv_loop_t* loop, const config::
     if (!self || status < 0) return;
     self->on_conn_(*self);
   });
-  if (rc != 0) return fail("listener " + cfg.name + ": listen: " + uv_strerror(rc));
+  if (rc != 0) return fail("listener " + cfg.name + ": cannot listen on " + a.text + ": " + uv_strerror(rc));
   return l;
 }
 

@@ -5,7 +5,7 @@ import socket
 import time
 
 import harness
-from harness import IMAGE
+from harness import IMAGE, run
 
 
 def _check(config, timeout=15):
@@ -103,3 +103,41 @@ def test_sigterm_ends_streams_after_grace(dockerd, certs, tmp):
         p.wait(timeout=10)  # the events stream was closed
     finally:
         harness.end_process(p)
+
+
+def test_sighup_refuses_reordered_listeners(dockerd, certs, tmp):
+    """A reload must never pair a bound socket with another listener's TLS/auth settings."""
+    g = harness.Dockgate(dockerd, certs, workdir=tmp / "g")
+    g.start()
+    text = g.config.read_text()
+    head, rest = text.split("listeners:\n", 1)
+    tls_part, rest2 = rest.split("  - address: \"unix://", 1)
+    unix_part, tail = ("  - address: \"unix://" + rest2).split("upstream:", 1)
+    g.config.write_text(head + "listeners:\n" + unix_part + tls_part + "upstream:" + tail)
+    g.reload()
+    g.wait_log(lambda l: l.get("event") == "reload" and "kept" in l.get("result", ""), timeout=5)
+    # Still mTLS on the TCP port: a client without a certificate is refused, with one it works.
+    r = g.docker("version", tls=True, client="nocert", check=False, timeout=20)
+    assert r.rc != 0, r
+    g.docker("version", tls=True)
+    g.docker("version", tls=False)
+    g.stop()
+
+
+def test_startup_failure_exits_promptly(dockerd, certs, tmp):
+    """The second listener cannot bind: dockgate exits 1 at once instead of serving the first."""
+    import socket
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    free = harness.free_port()
+    text = (f'listeners:\n  - address: "tcp://127.0.0.1:{free}"\n    auth: [anonymous]\n'
+            f'  - address: "tcp://127.0.0.1:{port}"\n    auth: [anonymous]\n'
+            f'upstream:\n  address: "{dockerd.host}"\npolicy: "{harness.POLICY_ALLOW_ALL}"\n')
+    (tmp / "c.yaml").write_text(text)
+    try:
+        r = run([harness.DOCKGATE_BIN, "--config", str(tmp / "c.yaml")], timeout=10, check=False)
+        assert r.rc == 1 and "already in use" in r.err, r
+    finally:
+        busy.close()
