@@ -29,7 +29,7 @@ const std::vector<KeyInfo> kSchema = {
     {"listeners[].tls.certificate", "path", "(required with tls)", "Server certificate chain (PEM)."},
     {"listeners[].tls.key", "path", "(required with tls)", "Private key of the certificate (PEM)."},
     {"listeners[].tls.client_ca", "path", "none",
-     "CA bundle (PEM). Present: a client certificate signed by it is required during the handshake."},
+     "CA bundle (PEM). Present: client certificates are verified against it during the handshake; required when auth is [mtls], optional when auth also lists basic or bearer."},
     {"listeners[].tls.crl", "path", "none", "Certificate revocation list (PEM) for client certificates; needs client_ca; re-read on SIGHUP."},
     {"listeners[].auth", "list of mtls|basic|bearer|peer|anonymous", "see Authentication defaults",
      "Accepted authentication methods, tried in this order."},

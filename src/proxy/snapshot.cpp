@@ -1,5 +1,7 @@
 #include "proxy/snapshot.hpp"
 
+#include <algorithm>
+
 namespace dg::proxy {
 
 Result<std::shared_ptr<const Snapshot>> build_snapshot(const std::string& config_path) {
@@ -32,6 +34,9 @@ Result<std::shared_ptr<const Snapshot>> build_snapshot(const std::string& config
     o.key = l.tls->key;
     o.client_ca = l.tls->client_ca;
     o.crl = l.tls->crl;
+    // The handshake may demand a certificate only when nothing but mtls can identify the client.
+    o.require_client_cert = std::all_of(l.auth.begin(), l.auth.end(),
+                                        [](config::AuthMethod m) { return m == config::AuthMethod::Mtls; });
     auto ctx = tls::Context::server(o);
     if (!ctx) {
       errors += c.path + ": listener " + l.name + ": " + ctx.error().message + "\n";

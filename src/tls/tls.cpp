@@ -291,7 +291,7 @@ Result<std::shared_ptr<Context>> Context::server(const ServerOptions& opt) {
     if (!names || sk_X509_NAME_num(names.get()) == 0)
       return tl::unexpected(file_error("client CA", opt.client_ca, "no PEM certificate found"));
     SSL_CTX_set_client_CA_list(ctx.get(), names.release());  // takes ownership
-    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | (opt.require_client_cert ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), nullptr);
     SSL_CTX_set_verify_depth(ctx.get(), kServerVerifyDepth);
     // A certificate with an extended key usage must list clientAuth: a server certificate from
     // the same CA is not a login.

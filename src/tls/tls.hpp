@@ -18,6 +18,7 @@ struct ServerOptions {
   std::string key;          // PEM key file
   std::string client_ca;    // non-empty: client certificate required and verified against it
   std::string crl;          // non-empty: CRL (PEM) checked for the client certificate chain leaf
+  bool require_client_cert = true;  // with client_ca: false = a certificate is optional (verified when sent)
 };
 
 struct ClientOptions {
