@@ -5,7 +5,7 @@ set -euo pipefail
 build_pkgs=(build-essential pkg-config meson ninja-build libuv1-dev libssl-dev libyaml-cpp-dev
   libsimdjson-dev doctest-dev node-llhttp libexpected-dev libcrypt-dev libsqlite3-dev libpq-dev openssl)
 test_pkgs=(docker.io busybox-static python3 socat curl apache2-utils util-linux procps iproute2)
-bench_pkgs=(nginx haproxy)
+bench_pkgs=(nginx haproxy gnuplot-nox hyperfine linux-perf)
 want=("${build_pkgs[@]}")
 for a in "$@"; do
   case "$a" in
