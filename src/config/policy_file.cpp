@@ -1,4 +1,5 @@
 #include "config/policy_file.hpp"
+#include "core/strings.hpp"
 
 #include <cmath>
 #include <cstdlib>
@@ -22,26 +23,6 @@ Mark mark_of(const YAML::Node& n) {
   return m;
 }
 
-// Lexical clean like Go's path.Clean for absolute paths.
-std::string clean_abs(const std::string& p) {
-  std::vector<std::string> parts;
-  size_t i = 0;
-  while (i <= p.size()) {
-    size_t j = p.find('/', i);
-    if (j == std::string::npos) j = p.size();
-    std::string seg = p.substr(i, j - i);
-    if (seg.empty() || seg == ".") {
-    } else if (seg == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else {
-      parts.push_back(seg);
-    }
-    i = j + 1;
-  }
-  std::string out;
-  for (auto& s : parts) out += "/" + s;
-  return out.empty() ? "/" : out;
-}
 
 class PolicyReader {
  public:
@@ -246,7 +227,7 @@ class PolicyReader {
               r_.error(e, "mounts.host_paths: \"" + p.path + "\" must be an absolute path");
               continue;
             }
-            p.path = clean_abs(p.path);
+            p.path = clean_path(p.path);
             rule.mounts.host_paths.push_back(std::move(p));
           }
         }

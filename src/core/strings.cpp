@@ -1,5 +1,7 @@
 #include "core/strings.hpp"
 
+#include <vector>
+
 namespace dg {
 
 void append_json_string(std::string& out, std::string_view s) {
@@ -23,6 +25,28 @@ void append_json_string(std::string& out, std::string_view s) {
     }
   }
   out.push_back('"');
+}
+
+std::string clean_path(std::string_view p) {
+  std::vector<std::string_view> parts;
+  size_t i = 0;
+  while (i <= p.size()) {
+    size_t j = p.find('/', i);
+    if (j == std::string_view::npos) j = p.size();
+    std::string_view seg = p.substr(i, j - i);
+    if (seg == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!seg.empty() && seg != ".") {
+      parts.push_back(seg);
+    }
+    i = j + 1;
+  }
+  std::string out;
+  for (auto s : parts) {
+    out += '/';
+    out += s;
+  }
+  return out.empty() ? "/" : out;
 }
 
 std::string docker_error_body(std::string_view text) {

@@ -28,6 +28,10 @@ inline std::string_view trim(std::string_view s) {
   return s;
 }
 
+// Lexical clean of an absolute path like Go's path.Clean: repeated slashes, "." and ".." segments
+// resolved, no trailing slash; "" and "/" give "/". Used wherever host paths are compared.
+std::string clean_path(std::string_view p);
+
 // Appends s as a JSON string literal (with quotes), escaping as RFC 8259 requires.
 void append_json_string(std::string& out, std::string_view s);
 

@@ -32,6 +32,14 @@ Result<void> clear_stale_socket(const std::string& path) {
   return {};
 }
 
+// A numeric id, or a name looked up with `lookup` (-1 when unknown).
+long resolve_id(const std::string& text, long (*lookup)(const char*)) {
+  char* end = nullptr;
+  unsigned long n = std::strtoul(text.c_str(), &end, 10);
+  if (!text.empty() && end && *end == '\0') return static_cast<long>(n);
+  return lookup(text.c_str());
+}
+
 Result<void> apply_owner_mode(const config::Listener& cfg, const std::string& path) {
   if (cfg.mode && ::chmod(path.c_str(), *cfg.mode) != 0)
     return fail("chmod " + path + ": " + std::strerror(errno));
@@ -39,26 +47,14 @@ Result<void> apply_owner_mode(const config::Listener& cfg, const std::string& pa
   uid_t uid = static_cast<uid_t>(-1);
   gid_t gid = static_cast<gid_t>(-1);
   if (!cfg.owner.empty()) {
-    char* end = nullptr;
-    unsigned long n = std::strtoul(cfg.owner.c_str(), &end, 10);
-    if (end && *end == '\0') {
-      uid = static_cast<uid_t>(n);
-    } else if (passwd* pw = getpwnam(cfg.owner.c_str())) {
-      uid = pw->pw_uid;
-    } else {
-      return fail("listener " + cfg.name + ": unknown user \"" + cfg.owner + "\"");
-    }
+    auto id = resolve_id(cfg.owner, [](const char* n) -> long { passwd* pw = getpwnam(n); return pw ? pw->pw_uid : -1; });
+    if (id < 0) return fail("listener " + cfg.name + ": unknown user \"" + cfg.owner + "\"");
+    uid = static_cast<uid_t>(id);
   }
   if (!cfg.group.empty()) {
-    char* end = nullptr;
-    unsigned long n = std::strtoul(cfg.group.c_str(), &end, 10);
-    if (end && *end == '\0') {
-      gid = static_cast<gid_t>(n);
-    } else if (group* gr = getgrnam(cfg.group.c_str())) {
-      gid = gr->gr_gid;
-    } else {
-      return fail("listener " + cfg.name + ": unknown group \"" + cfg.group + "\"");
-    }
+    auto id = resolve_id(cfg.group, [](const char* n) -> long { group* gr = getgrnam(n); return gr ? gr->gr_gid : -1; });
+    if (id < 0) return fail("listener " + cfg.name + ": unknown group \"" + cfg.group + "\"");
+    gid = static_cast<gid_t>(id);
   }
   if (::chown(path.c_str(), uid, gid) != 0) return fail("chown " + path + ": " + std::strerror(errno));
   return {};

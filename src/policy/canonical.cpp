@@ -1,5 +1,7 @@
 #include "policy/canonical.hpp"
 
+#include <charconv>
+
 #include "core/strings.hpp"
 
 namespace dg::policy {
@@ -88,8 +90,9 @@ CanonicalPath canonicalise_path(std::string_view p) {
       size_t dot = ver.find('.');
       if (dot == std::string_view::npos || !all_digits(ver.substr(0, dot)) || !all_digits(ver.substr(dot + 1)))
         return fail(400, "malformed API version \"" + std::string(ver) + "\" (expected /vMAJOR.MINOR)");
-      int major = std::stoi(std::string(ver.substr(0, dot)));
-      int minor = std::stoi(std::string(ver.substr(dot + 1)));
+      int major = 0, minor = 0;  // all_digits: at most 6 digits, no overflow
+      std::from_chars(ver.data(), ver.data() + dot, major);
+      std::from_chars(ver.data() + dot + 1, ver.data() + ver.size(), minor);
       if (major < kMinApiMajor || (major == kMinApiMajor && minor < kMinApiMinor))
         return fail(400, "client version " + std::string(ver) + " is too old: dockgate requires API version 1.24 or later");
       if (end == std::string::npos) return fail(403, "no operation matches " + d);
@@ -146,29 +149,6 @@ bool query_bool(const QueryParams& q, std::string_view key) {
   if (!v) return false;
   std::string s = to_lower(trim(*v));
   return !(s.empty() || s == "0" || s == "no" || s == "false" || s == "none");
-}
-
-std::string clean_path(std::string_view p) {
-  std::vector<std::string_view> parts;
-  size_t i = 0;
-  while (i <= p.size()) {
-    size_t j = p.find('/', i);
-    if (j == std::string_view::npos) j = p.size();
-    std::string_view seg = p.substr(i, j - i);
-    if (seg.empty() || seg == ".") {
-    } else if (seg == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else {
-      parts.push_back(seg);
-    }
-    i = j + 1;
-  }
-  std::string out;
-  for (auto s : parts) {
-    out += '/';
-    out += s;
-  }
-  return out.empty() ? "/" : out;
 }
 
 bool path_within(std::string_view p, std::string_view prefix) {

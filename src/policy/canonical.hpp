@@ -3,6 +3,8 @@
 // url.ParseQuery. Anything dockerd would redirect, route differently or reject is refused here.
 #pragma once
 
+#include "core/strings.hpp"
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,7 +43,7 @@ std::vector<std::string_view> query_all(const QueryParams& q, std::string_view k
 bool query_bool(const QueryParams& q, std::string_view key);
 
 // Lexical clean of an absolute path like Go's path.Clean ("/a/../b" -> "/b", "//a//b/" -> "/a/b").
-std::string clean_path(std::string_view p);
+using dg::clean_path;  // core/strings.hpp
 // True when `p` (clean) is `prefix` (clean) or below it.
 bool path_within(std::string_view p, std::string_view prefix);
 
