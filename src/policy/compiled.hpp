@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config/policy_file.hpp"
+#include "policy/images.hpp"
 #include "policy/policy.hpp"
 
 namespace dg::policy {
@@ -28,6 +29,8 @@ struct CompiledRule {
   uint64_t cap_drop = 0;  // required drops; ~0 = ALL
   bool cap_drop_all = false;
   config::PolicyRule src;  // constraint values
+  // src.images.allow / deny, parsed once.
+  std::vector<ImagePattern> image_allow, image_deny;
 
   bool matches(const auth::Identity& who) const;
 };

@@ -124,6 +124,7 @@ bool key_matches(std::string_view key, std::string_view field) {
   // than the letters they fold to, so a shorter key never matches.
   if (key.size() < field.size()) return false;
   if (key.size() == field.size()) {
+    if (key == field) return true;  // the usual spelling
     for (size_t k = 0; k < key.size(); ++k) {
       char a = key[k], b = field[k];
       if (a == b) continue;
@@ -534,7 +535,7 @@ std::optional<std::vector<std::pair<std::string_view, element>>> Struct::map(Fie
   return out;
 }
 
-std::optional<std::vector<std::pair<std::string_view, std::string_view>>> Struct::string_map(std::string_view field,
+std::optional<std::vector<std::pair<std::string_view, std::string_view>>> Struct::string_map(Field field,
                                                                                              Errors& err,
                                                                                              std::string_view path) const {
   auto m = map(field, err, path);

@@ -238,7 +238,7 @@ class Struct {
   // Fills `out` with every value assigned to `field`; false (err set) when spellings disagree.
   bool find(Field field, Errors& err, std::string_view path, Matches& out) const;
   void build() const;
-  const Entry* entries() const;
+  void ensure_index() const;
 
   object objs_[kInline];
   std::vector<object> more_;

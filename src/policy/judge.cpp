@@ -55,7 +55,8 @@ bool glob_marked(const std::vector<config::MarkedString>& l, std::string_view v)
 }
 
 void add_member(std::string& out, std::string_view key) {
-  if (!out.empty()) out += ',';
+  if (out.empty()) out.reserve(160);  // one allocation for the usual few injected members
+  else out += ',';
   append_json_string(out, key);
   out += ':';
 }
@@ -224,11 +225,11 @@ std::optional<Violation> Checker::image_ref(const ImageRef& ref, std::string_vie
     return deny(std::string(what) + ": \"" + ref.name + "\" could be an image ID prefix; name it with a tag or registry");
   if (c_.images.require_digest && ref.digest.empty())
     return deny(std::string(what) + ": image " + ref.str() + " must be pinned by digest");
-  for (const auto& p : c_.images.deny)
-    if (image_matches(parse_image_pattern(p.value), ref)) return deny(std::string(what) + ": image " + ref.str() + " is denied");
+  for (const auto& p : r_.image_deny)
+    if (image_matches(p, ref)) return deny(std::string(what) + ": image " + ref.str() + " is denied");
   if (!c_.images.allow.empty()) {
-    for (const auto& p : c_.images.allow)
-      if (image_matches(parse_image_pattern(p.value), ref)) return std::nullopt;
+    for (const auto& p : r_.image_allow)
+      if (image_matches(p, ref)) return std::nullopt;
     return deny(std::string(what) + ": image " + ref.str() + " is not in the allowed images");
   }
   return std::nullopt;
@@ -1031,23 +1032,44 @@ std::optional<Violation> check_rule(const CompiledRule& rule, RequestView& req, 
 }
 
 std::string apply_mutation(std::string_view body, const Mutation& mut, bool empty_object) {
-  std::string add;
-  if (!mut.top.empty()) add += mut.top;
-  if (!mut.hc.empty()) {
-    if (!add.empty()) add += ',';
-    add += "\"HostConfig\":{" + mut.hc + "}";
-  }
-  if (!mut.labels.empty()) {
-    if (!add.empty()) add += ',';
-    add += "\"Labels\":{" + mut.labels + "}";
-  }
-  size_t end = body.find_last_not_of(" \t\r\n");
-  if (end == std::string_view::npos || body[end] != '}') return "{" + add + "}";
+  // The members to add, written straight into the result (one allocation).
+  auto add_members = [&](std::string& out) {
+    bool first = true;
+    auto sep = [&] {
+      if (!first) out += ',';
+      first = false;
+    };
+    if (!mut.top.empty()) {
+      sep();
+      out += mut.top;
+    }
+    if (!mut.hc.empty()) {
+      sep();
+      out += "\"HostConfig\":{";
+      out += mut.hc;
+      out += '}';
+    }
+    if (!mut.labels.empty()) {
+      sep();
+      out += "\"Labels\":{";
+      out += mut.labels;
+      out += '}';
+    }
+  };
+  const size_t add_size = mut.top.size() + mut.hc.size() + mut.labels.size() + 32;
   std::string out;
-  out.reserve(body.size() + add.size() + 2);
+  size_t end = body.find_last_not_of(" \t\r\n");
+  if (end == std::string_view::npos || body[end] != '}') {
+    out.reserve(add_size + 2);
+    out += '{';
+    add_members(out);
+    out += '}';
+    return out;
+  }
+  out.reserve(body.size() + add_size + 2);
   out.append(body.substr(0, end));
   if (!empty_object) out += ',';
-  out += add;
+  add_members(out);
   out += '}';
   return out;
 }

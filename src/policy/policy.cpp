@@ -102,6 +102,8 @@ std::shared_ptr<CompiledPolicy> compile(const config::PolicyFile& f, config::Dia
       }
     }
     c.src = r;
+    for (const auto& m : r.images.allow) c.image_allow.push_back(parse_image_pattern(m.value));
+    for (const auto& m : r.images.deny) c.image_deny.push_back(parse_image_pattern(m.value));
     p->rules.push_back(std::move(c));
   }
   return p;

@@ -275,24 +275,6 @@ const Route kRoutes[] = {
 
 #undef OP
 
-// Matches one pattern; at most one parameter per pattern.
-bool match_pattern(std::string_view pattern, std::string_view path, std::string_view& pname, std::string_view& pval) {
-  size_t open = pattern.find('{');
-  if (open == std::string_view::npos) return pattern == path;
-  size_t close = pattern.find('}', open);
-  std::string_view prefix = pattern.substr(0, open);
-  std::string_view name = pattern.substr(open + 1, close - open - 1);
-  std::string_view suffix = pattern.substr(close + 1);
-  if (path.size() < prefix.size() + suffix.size() + 1) return false;  // parameters are never empty
-  if (path.substr(0, prefix.size()) != prefix) return false;
-  if (path.substr(path.size() - suffix.size()) != suffix) return false;
-  std::string_view val = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
-  if (name == "id" && val.find('/') != std::string_view::npos) return false;
-  pname = name;
-  pval = val;
-  return true;
-}
-
 }  // namespace
 
 std::span<const OpInfo> operations() { return kOps; }
@@ -345,13 +327,98 @@ std::optional<std::vector<int>> expand_operations(std::string_view n) {
   return out;
 }
 
+namespace {
+
+// The route table prepared for matching: each pattern split once, and routes grouped by the
+// literal first path segment (a path can only match patterns with the same first segment).
+struct PreparedRoute {
+  const Route* r;
+  bool any_method, param;
+  std::string_view prefix, pname, suffix;  // pattern = prefix {pname} suffix, when param
+};
+struct RouteIndex {
+  std::vector<PreparedRoute> routes;
+  std::vector<std::pair<std::string_view, std::vector<uint16_t>>> buckets;  // first segment -> routes, in order
+  std::vector<uint16_t> wild;  // routes whose first segment holds a parameter (checked for every path)
+};
+
+std::string_view first_segment(std::string_view p) {
+  if (p.empty() || p[0] != '/') return p;
+  size_t end = p.find('/', 1);
+  return p.substr(1, (end == std::string_view::npos ? p.size() : end) - 1);
+}
+
+const RouteIndex& route_index() {
+  static const RouteIndex idx = [] {
+    RouteIndex x;
+    for (const auto& r : kRoutes) {
+      PreparedRoute pr{&r, r.method == "*", false, r.pattern, {}, {}};
+      size_t open = r.pattern.find('{');
+      if (open != std::string_view::npos) {
+        size_t close = r.pattern.find('}', open);
+        pr.param = true;
+        pr.prefix = r.pattern.substr(0, open);
+        pr.pname = r.pattern.substr(open + 1, close - open - 1);
+        pr.suffix = r.pattern.substr(close + 1);
+      }
+      auto i = static_cast<uint16_t>(x.routes.size());
+      x.routes.push_back(pr);
+      std::string_view seg = first_segment(r.pattern);
+      if (seg.find('{') != std::string_view::npos) {
+        x.wild.push_back(i);
+        continue;
+      }
+      auto b = std::find_if(x.buckets.begin(), x.buckets.end(), [&](const auto& kv) { return kv.first == seg; });
+      if (b == x.buckets.end()) {
+        x.buckets.emplace_back(seg, std::vector<uint16_t>());
+        b = x.buckets.end() - 1;
+      }
+      b->second.push_back(i);
+    }
+    return x;
+  }();
+  return idx;
+}
+
+// Matches one prepared pattern; at most one parameter per pattern ({id}: one segment).
+bool match_prepared(const PreparedRoute& pr, std::string_view path, std::string_view& pname, std::string_view& pval) {
+  if (!pr.param) return pr.prefix == path;
+  if (path.size() < pr.prefix.size() + pr.suffix.size() + 1) return false;  // parameters are never empty
+  if (path.substr(0, pr.prefix.size()) != pr.prefix) return false;
+  if (path.substr(path.size() - pr.suffix.size()) != pr.suffix) return false;
+  std::string_view val = path.substr(pr.prefix.size(), path.size() - pr.prefix.size() - pr.suffix.size());
+  if (pr.pname == "id" && val.find('/') != std::string_view::npos) return false;
+  pname = pr.pname;
+  pval = val;
+  return true;
+}
+
+}  // namespace
+
 RouteMatch match_route(std::string_view method, std::string_view path, bool versioned) {
   RouteMatch m;
-  for (const auto& r : kRoutes) {
-    if (r.method != "*" && r.method != method) continue;
+  const RouteIndex& idx = route_index();
+  const std::vector<uint16_t>* bucket = nullptr;
+  std::string_view seg = first_segment(path);
+  for (const auto& [s, b] : idx.buckets)
+    if (s == seg) {
+      bucket = &b;
+      break;
+    }
+  // Candidates in table order: the path's bucket merged with the parameterised first segments.
+  size_t bi = 0, wi = 0, bn = bucket ? bucket->size() : 0, wn = idx.wild.size();
+  while (bi < bn || wi < wn) {
+    uint16_t i;
+    if (wi == wn || (bi < bn && (*bucket)[bi] < idx.wild[wi]))
+      i = (*bucket)[bi++];
+    else
+      i = idx.wild[wi++];
+    const PreparedRoute& pr = idx.routes[i];
+    const Route& r = *pr.r;
+    if (!pr.any_method && r.method != method) continue;
     if (versioned && !r.versioned) continue;
     std::string_view pname, pval;
-    if (!match_pattern(r.pattern, path, pname, pval)) continue;
+    if (!match_prepared(pr, path, pname, pval)) continue;
     if (m.op >= 0) {
       if (m.op != r.op || m.param != pval) m.ambiguous = true;
       continue;

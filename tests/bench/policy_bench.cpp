@@ -1,9 +1,14 @@
 // Micro-benchmark (not a test): ns per route+judge decision, median of many runs.
-//   build-policy/tests/bench/policy_bench [source root]
+//   build-policy/tests/bench/policy_bench [source root] [body size]
+// DG_BENCH_RUNS / DG_BENCH_ITERS shrink the loops, e.g. for valgrind --tool=callgrind
+// (instruction counts are repeatable where the wall clock is not).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "policy/policy.hpp"
@@ -36,7 +41,11 @@ std::string create_body(size_t target) {
 }
 
 double median_ns(const policy::Policy& p, const auth::Identity& who, const http::RequestHead& h, const std::string& body) {
-  constexpr int kRuns = 31, kIters = 2000;
+  auto env_int = [](const char* name, int def) {
+    const char* v = std::getenv(name);
+    return v && *v ? std::max(1, std::atoi(v)) : def;
+  };
+  static const int kRuns = env_int("DG_BENCH_RUNS", 31), kIters = env_int("DG_BENCH_ITERS", 2000);
   std::vector<double> runs;
   size_t sink = 0;
   for (int r = 0; r < kRuns; ++r) {
@@ -82,17 +91,29 @@ int main(int argc, char** argv) {
   auth::Identity who;
   who.name = "runner-7";
   who.groups = {"ci"};
-  std::vector<size_t> sizes = {2048, 65536};
-  if (argc > 2) sizes = {static_cast<size_t>(std::stoul(argv[2]))};
-  for (size_t size : sizes) {
-    std::string body = create_body(size);
+  // DG_BENCH_CASE=small|2048|65536|allow runs one case only (for callgrind).
+  const char* only = std::getenv("DG_BENCH_CASE");
+  auto run = [&](std::string_view name) { return !only || !*only || name == only; };
+  std::vector<std::pair<std::string, std::string>> bodies;  // case name, body
+  if (argc > 2) {
+    bodies.emplace_back(argv[2], create_body(static_cast<size_t>(std::stoul(argv[2]))));
+  } else {
+    // A minimal API client's body (what an SDK sends), the docker CLI's ~2 KB one, a 64 KB one.
+    bodies.emplace_back("small", R"({"Image":"busybox:1.36","Cmd":["true"],"HostConfig":{"Memory":536870912,"NanoCpus":1000000000}})");
+    bodies.emplace_back("2048", create_body(2048));
+    bodies.emplace_back("65536", create_body(65536));
+  }
+  for (const auto& [name, body] : bodies) {
+    if (!run(name)) continue;
     auto h = head(body);
     auto d = (*sandbox)->judge(who, (*sandbox)->route(h).op, h, std::string_view(body));
     std::printf("ci-sandbox ContainerCreate %6zu B: %8.0f ns/decision (%s%s)\n", body.size(),
                 median_ns(**sandbox, who, h, body), d.allow ? "allow" : "deny", d.body ? ", mutated" : "");
   }
-  std::string body = create_body(2048);
-  auto h = head(body);
-  std::printf("allow-all  ContainerCreate %6zu B: %8.0f ns/decision\n", body.size(), median_ns(**allow, who, h, body));
+  if (run("allow")) {
+    std::string body = create_body(2048);
+    auto h = head(body);
+    std::printf("allow-all  ContainerCreate %6zu B: %8.0f ns/decision\n", body.size(), median_ns(**allow, who, h, body));
+  }
   return 0;
 }
