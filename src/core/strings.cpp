@@ -27,6 +27,17 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  for (size_t i = 0; i <= s.size();) {
+    size_t j = s.find(sep, i);
+    if (j == std::string_view::npos) j = s.size();
+    out.push_back(s.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
 std::string clean_path(std::string_view p) {
   std::vector<std::string_view> parts;
   size_t i = 0;

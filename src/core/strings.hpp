@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace dg {
 
@@ -27,6 +28,9 @@ inline std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
 }
+
+// Every piece between separators, empty ones included ("a::b" -> a, "", b; "" -> one empty piece).
+std::vector<std::string_view> split(std::string_view s, char sep);
 
 // Lexical clean of an absolute path like Go's path.Clean: repeated slashes, "." and ".." segments
 // resolved, no trailing slash; "" and "/" give "/". Used wherever host paths are compared.

@@ -1,4 +1,5 @@
 #include "policy/images.hpp"
+#include "core/strings.hpp"
 
 #include <vector>
 
@@ -119,13 +120,7 @@ std::optional<ImageRef> parse_image_ref(std::string_view s, std::string* error) 
   }
   if (domain == "index.docker.io") domain = "docker.io";
   if (path.empty()) return fail("invalid reference format");
-  std::vector<std::string_view> comps;
-  for (size_t i = 0; i <= path.size();) {
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    comps.push_back(path.substr(i, j - i));
-    i = j + 1;
-  }
+  std::vector<std::string_view> comps = split(path, '/');
   for (auto c : comps) {
     for (char ch : c)
       if (ch >= 'A' && ch <= 'Z') return fail("invalid reference format: repository name must be lowercase");

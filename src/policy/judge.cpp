@@ -509,13 +509,7 @@ std::optional<Violation> Checker::container_create() {
     if (hc.boolean("Privileged", err_, H).value_or(false) && !c_.privileged) return deny("HostConfig.Privileged is not allowed");
     if (auto binds = hc.strings("Binds", err_, H)) {
       for (auto b : *binds) {
-        std::vector<std::string_view> parts;
-        for (size_t i = 0; i <= b.size();) {
-          size_t j = b.find(':', i);
-          if (j == std::string_view::npos) j = b.size();
-          parts.push_back(b.substr(i, j - i));
-          i = j + 1;
-        }
+        std::vector<std::string_view> parts = split(b, ':');
         if (parts.size() > 3 || parts[0].empty()) return deny("HostConfig.Binds: invalid bind \"" + std::string(b) + "\"", 400);
         if (parts.size() == 1) continue;  // anonymous volume
         bool ro = false, rw = false;
