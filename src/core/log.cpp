@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -28,6 +29,8 @@ State& state() {
 }
 
 thread_local std::string t_pending;
+thread_local bool t_line_open = false;  // a Line is being written into t_pending directly
+thread_local size_t t_open_start = 0;   // ... starting there: flush() leaves it in place
 
 std::string_view level_name(Level l) {
   switch (l) {
@@ -39,15 +42,24 @@ std::string_view level_name(Level l) {
   return "info";
 }
 
+// "2026-11-23T14:45:27.123Z"; strftime runs once per second per thread, not once per line.
 void now_iso(std::string& out) {
+  thread_local time_t t_sec = -1;
+  thread_local char t_prefix[32];
+  thread_local size_t t_len = 0;
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
-  tm t{};
-  gmtime_r(&ts.tv_sec, &t);
-  char buf[40];
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-  snprintf(buf + n, sizeof buf - n, ".%03ldZ", ts.tv_nsec / 1000000);
-  out += buf;
+  if (ts.tv_sec != t_sec) {
+    tm t{};
+    gmtime_r(&ts.tv_sec, &t);
+    t_len = strftime(t_prefix, sizeof t_prefix, "%Y-%m-%dT%H:%M:%S", &t);
+    t_sec = ts.tv_sec;
+  }
+  auto ms = static_cast<unsigned>(ts.tv_nsec / 1000000);
+  const char frac[5] = {'.', static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
+                        static_cast<char>('0' + ms % 10), 'Z'};
+  out.append(t_prefix, t_len);
+  out.append(frac, sizeof frac);
 }
 
 void write_all(int fd, const char* p, size_t n) {
@@ -93,83 +105,109 @@ bool configure(Format format, const std::string& path, Level min_level, std::str
 Format format() { return state().format; }
 
 void flush() {
-  if (t_pending.empty()) return;
-  write_all(state().fd.load(), t_pending.data(), t_pending.size());
-  t_pending.clear();
+  size_t n = t_line_open ? t_open_start : t_pending.size();
+  if (n == 0) return;
+  write_all(state().fd.load(), t_pending.data(), n);
+  t_pending.erase(0, n);
+  t_open_start = 0;
 }
 
 Line::Line(Level level, std::string_view event) : level_(level) {
-  buf_.reserve(256);
-  if (state().format == Format::Json) {
-    buf_ += "{\"time\":\"";
-    now_iso(buf_);
-    buf_ += "\",\"level\":\"";
-    buf_ += level_name(level);
-    buf_ += "\",\"event\":";
-    append_json_string(buf_, event);
+  const State& s = state();
+  if (level < s.min_level) return;
+  json_ = s.format == Format::Json;
+  if (!t_line_open) {
+    t_line_open = direct_ = true;
+    buf_ = &t_pending;
   } else {
-    now_iso(buf_);
-    buf_ += ' ';
-    buf_ += level_name(level);
-    buf_ += ' ';
-    buf_ += event;
+    buf_ = &own_;
+  }
+  std::string& b = *buf_;
+  if (direct_) t_open_start = b.size();
+  if (json_) {
+    b += "{\"time\":\"";
+    now_iso(b);
+    b += "\",\"level\":\"";
+    b += level_name(level);
+    b += "\",\"event\":";
+    append_json_string(b, event);
+  } else {
+    now_iso(b);
+    b += ' ';
+    b += level_name(level);
+    b += ' ';
+    b += event;
   }
 }
 
+Line::~Line() {
+  if (!direct_) return;
+  if (!emitted_) t_pending.resize(t_open_start);
+  t_line_open = false;
+}
+
 void Line::key(std::string_view k) {
-  if (state().format == Format::Json) {
-    buf_ += ',';
-    append_json_string(buf_, k);
-    buf_ += ':';
+  std::string& b = *buf_;
+  if (json_) {
+    b += ",\"";
+    b += k;
+    b += "\":";
   } else {
-    buf_ += ' ';
-    buf_ += k;
-    buf_ += '=';
+    b += ' ';
+    b += k;
+    b += '=';
   }
 }
 
 Line& Line::str(std::string_view k, std::string_view value) {
+  if (!buf_ || emitted_) return *this;
   key(k);
-  if (state().format == Format::Json) {
-    append_json_string(buf_, value);
-  } else {
-    bool quote = value.empty() || value.find_first_of(" \"=\t") != std::string_view::npos;
-    if (quote)
-      append_json_string(buf_, value);
-    else
-      buf_ += value;
-  }
+  if (json_ || value.empty() || value.find_first_of(" \"=\t\r\n\\") != std::string_view::npos)
+    append_json_string(*buf_, value);
+  else
+    *buf_ += value;
   return *this;
 }
 
 Line& Line::num(std::string_view k, int64_t value) {
+  if (!buf_ || emitted_) return *this;
   key(k);
-  buf_ += std::to_string(value);
+  char b[24];
+  auto r = std::to_chars(b, b + sizeof b, value);
+  buf_->append(b, static_cast<size_t>(r.ptr - b));
   return *this;
 }
 
 Line& Line::dbl(std::string_view k, double value) {
+  if (!buf_ || emitted_) return *this;
   key(k);
   char b[32];
   snprintf(b, sizeof b, "%.3f", value);
-  buf_ += b;
+  *buf_ += b;
   return *this;
 }
 
 Line& Line::boolean(std::string_view k, bool value) {
+  if (!buf_ || emitted_) return *this;
   key(k);
-  buf_ += value ? "true" : "false";
+  *buf_ += value ? "true" : "false";
   return *this;
 }
 
 void Line::emit() {
-  if (emitted_) return;
+  if (!buf_ || emitted_) return;
   emitted_ = true;
-  State& s = state();
-  if (level_ < s.min_level) return;
-  if (s.format == Format::Json) buf_ += '}';
-  buf_ += '\n';
-  t_pending += buf_;
+  if (json_) *buf_ += '}';
+  *buf_ += '\n';
+  if (direct_) {
+    t_line_open = false;
+    direct_ = false;
+  } else if (t_line_open) {
+    t_pending.insert(t_open_start, own_);  // before the line still being written
+    t_open_start += own_.size();
+  } else {
+    t_pending += own_;
+  }
   if (t_pending.size() > 32 * 1024 || level_ >= Level::Warn) flush();
 }
 

@@ -18,9 +18,15 @@ void flush();
 Format format();
 
 // Builder for one line: Line(Level::Info, "request").str("method", m).num("status", 200).emit();
+// The line is written straight into the thread's pending buffer (no allocation, no copy) unless
+// another Line is being built on the thread at the same time; a line never emitted is dropped, and
+// one below the configured level costs nothing. Keys are ASCII identifiers (not escaped).
 class Line {
  public:
   Line(Level level, std::string_view event);
+  ~Line();
+  Line(const Line&) = delete;
+  Line& operator=(const Line&) = delete;
   Line& str(std::string_view key, std::string_view value);
   Line& num(std::string_view key, int64_t value);
   Line& boolean(std::string_view key, bool value);
@@ -30,8 +36,9 @@ class Line {
  private:
   void key(std::string_view k);
   Level level_;
-  std::string buf_;
-  bool emitted_ = false;
+  std::string* buf_ = nullptr;  // the thread's pending buffer or own_; null = filtered out
+  std::string own_;
+  bool direct_ = false, json_ = true, emitted_ = false;
 };
 
 void info(std::string_view event, std::string_view message);

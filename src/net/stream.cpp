@@ -42,6 +42,7 @@ constexpr uint32_t kFlushTimeoutMs = 300000;
 // only where it must wait, so an idle connection holds no read buffer (nginx-style).
 thread_local char t_read_buf[kReadBuffer];
 thread_local std::string t_plain;
+thread_local std::string t_cipher;
 
 struct ShutdownReq {
   uv_shutdown_t req;
@@ -63,7 +64,11 @@ std::string sockaddr_text(const sockaddr_storage& ss) {
     auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
     inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
     port = ntohs(a->sin6_port);
-    return "[" + std::string(host) + "]:" + std::to_string(port);
+    std::string out = "[";  // not "[" + std::string(...): GCC 12 -O3 warns falsely (-Wrestrict)
+    out += host;
+    out += "]:";
+    out += std::to_string(port);
+    return out;
   }
   return "?";
 }
@@ -306,13 +311,16 @@ void Stream::uncork() {
 
 void Stream::flush_tls() {
   if (!tls_ || !tls_->has_output()) return;
-  std::string out;
-  tls_->take_output(out);
-  if (queued_ == 0) {
-    send_raw(out);
-  } else {
+  if (queued_ != 0) {
+    std::string out;
+    tls_->take_output(out);
     send_owned(std::move(out));
+    return;
   }
+  // The common case: the socket takes it all at once, from a buffer the thread reuses.
+  t_cipher.clear();
+  tls_->take_output(t_cipher);
+  send_raw(t_cipher);
 }
 
 void Stream::send_raw(std::string_view data) {

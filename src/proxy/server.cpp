@@ -61,9 +61,20 @@ std::vector<std::string> Server::bound_addresses() const {
 void Server::reload(std::shared_ptr<const Snapshot> snap) { snap_ = std::move(snap); }
 
 std::string Server::next_request_id() {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%s%08llx", id_prefix_.c_str(), static_cast<unsigned long long>(++id_counter_));
-  return buf;
+  // prefix + at least 8 lower-case hex digits of the counter (snprintf cost ~1k instructions a request)
+  static constexpr char kHex[] = "0123456789abcdef";
+  uint64_t n = ++id_counter_;
+  char digits[16];
+  size_t len = 0;
+  do {
+    digits[len++] = kHex[n & 15];
+    n >>= 4;
+  } while (n != 0 || len < 8);
+  std::string id;
+  id.reserve(id_prefix_.size() + len);
+  id += id_prefix_;
+  while (len > 0) id.push_back(digits[--len]);
+  return id;
 }
 
 void Server::on_accept(size_t index, net::Listener& l) {

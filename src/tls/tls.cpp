@@ -9,6 +9,7 @@
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -22,6 +23,11 @@ namespace {
 
 // One record's worth of plaintext: SSL_read never returns more than that per call.
 constexpr int kReadChunk = 16 * 1024;
+// A drained memory BIO holding at most this much is kept across keep-alive requests.
+constexpr size_t kKeepBioBytes = 2048;
+// SSL_read's landing buffer (shared by the loop thread's engines): a string resized to 16 KiB
+// per call would zero-fill 16 KiB for every small record.
+thread_local char t_record[kReadChunk];
 // Chains are CA -> (a few intermediates) -> leaf; a longer one is a misconfiguration or an attack
 // that costs verification time on the loop thread.
 constexpr int kServerVerifyDepth = 4;
@@ -411,15 +417,21 @@ struct Engine::Impl {
   }
 
   // A drained memory BIO keeps its high-water allocation; a fresh one holds no data buffer.
+  // One that only ever held small records is kept: renewing costs a free + two allocations per
+  // keep-alive request, for a few hundred bytes.
+  static bool worth_renewing(BIO* b) {
+    BUF_MEM* bm = nullptr;
+    return BIO_get_mem_ptr(b, &bm) != 1 || bm == nullptr || bm->max > kKeepBioBytes;
+  }
   void renew_rbio() {
-    if (BIO_ctrl_pending(rbio) != 0) return;
+    if (BIO_ctrl_pending(rbio) != 0 || !worth_renewing(rbio)) return;
     if (BIO* fresh = new_mem_bio()) {
       SSL_set0_rbio(ssl.get(), fresh);
       rbio = fresh;
     }
   }
   void renew_wbio() {
-    if (BIO_ctrl_pending(wbio) != 0) return;
+    if (BIO_ctrl_pending(wbio) != 0 || !worth_renewing(wbio)) return;
     if (BIO* fresh = new_mem_bio()) {
       SSL_set0_wbio(ssl.get(), fresh);
       wbio = fresh;
@@ -538,16 +550,13 @@ Engine::Status Engine::read(std::string& out, size_t max_bytes) {
     // Nothing buffered anywhere: SSL_read would only say WANT_READ, so skip the zero-filled
     // 16 KiB resize it would cost.
     if (BIO_ctrl_pending(m.rbio) == 0 && SSL_has_pending(ssl) == 0) return Status::Ok;
-    size_t old = out.size();
-    out.resize(old + kReadChunk);
     ERR_clear_error();
-    int r = SSL_read(ssl, out.data() + old, kReadChunk);
+    int r = SSL_read(ssl, t_record, kReadChunk);
     if (r > 0) {
-      out.resize(old + static_cast<size_t>(r));
+      out.append(t_record, static_cast<size_t>(r));
       appended += static_cast<size_t>(r);
       continue;
     }
-    out.resize(old);
     int err = SSL_get_error(ssl, r);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return Status::Ok;
     if (err == SSL_ERROR_ZERO_RETURN) {
