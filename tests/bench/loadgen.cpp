@@ -286,6 +286,7 @@ const std::string& upload_frame() {
 
 struct Stats {
   uint64_t requests = 0;
+  uint64_t all_requests = 0;  // warm-up included: the denominator for the target's CPU counters
   uint64_t errors = 0;
   uint64_t body_bytes = 0;  // payload bytes in the measured direction, after warm-up
   uint64_t connects = 0;
@@ -765,6 +766,7 @@ class Worker {
       err = "upload answer '" + c.body_prefix + "', expected " + upload_answer_;
     }
     if (!err.empty()) return fail(c, err);
+    ++stats_.all_requests;
     if (now >= warm_ns_ && now <= end_ns_) {
       ++stats_.requests;
       stats_.hist.record(now - c.t_start);
@@ -862,6 +864,7 @@ int main(int argc, char** argv) {
   for (auto& w : workers) {
     Stats& s = w->stats();
     total.requests += s.requests;
+    total.all_requests += s.all_requests;
     total.errors += s.errors;
     total.body_bytes += s.body_bytes;
     total.connects += s.connects;
@@ -872,12 +875,13 @@ int main(int argc, char** argv) {
   uint64_t warm = t0 + uint64_t(o.warmup * 1e9);
   double secs = stop > warm ? double(stop - warm) / 1e9 : 1e-9;
   std::printf("{\"mode\":\"%s\",\"target\":\"%s\",\"tls\":%s,\"method\":\"%s\",\"path\":\"%s\",\"conns\":%d,"
-              "\"threads\":%d,\"seconds\":%.3f,\"requests\":%llu,\"errors\":%llu,\"connects\":%llu,"
+              "\"threads\":%d,\"seconds\":%.3f,\"requests\":%llu,\"all_requests\":%llu,\"errors\":%llu,\"connects\":%llu,"
               "\"req_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
               "\"bytes\":%llu,\"mb_s\":%.2f,\"first_error\":\"%s\"}\n",
               o.mode_name.c_str(), json_escape(o.target).c_str(), o.tls ? "true" : "false", o.method.c_str(),
               json_escape(o.path).c_str(), o.conns, o.threads, secs,
-              static_cast<unsigned long long>(total.requests), static_cast<unsigned long long>(total.errors),
+              static_cast<unsigned long long>(total.requests), static_cast<unsigned long long>(total.all_requests),
+              static_cast<unsigned long long>(total.errors),
               static_cast<unsigned long long>(total.connects), double(total.requests) / secs,
               total.hist.quantile(0.50) / 1e3, total.hist.quantile(0.99) / 1e3, total.hist.quantile(0.999) / 1e3,
               double(total.hist.max()) / 1e3, static_cast<unsigned long long>(total.body_bytes),
