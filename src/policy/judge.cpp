@@ -775,7 +775,9 @@ std::optional<Violation> Checker::container_exec() {
     return deny("ContainerExec: Privileged is not allowed");
   std::optional<std::string_view> u = root.string("User", err_, "");
   if (auto e = errors()) return e;
-  if (auto v = user(u.value_or(""), u.has_value(), "ContainerExec", false)) return v;
+  // No user = the container's user, which dockgate cannot see: the rule's default is injected
+  // (as on create), so `docker exec` without -u works under a non-root policy.
+  if (auto v = user(u.value_or(""), u.has_value(), "ContainerExec", true)) return v;
   return std::nullopt;
 }
 

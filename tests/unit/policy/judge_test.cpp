@@ -242,7 +242,13 @@ TEST_CASE("user: non-root on create and exec") {
   auto w = who("dev1", {"dev"});
   auto e = [&](const std::string& b) { return decide(*p, w, "POST", "/v1.41/containers/x/exec", b); };
   CHECK(e(R"({"User":"1000","Cmd":["sh"]})").allow);
-  CHECK(!e(R"({"Cmd":["sh"]})").allow);
+  for (const char* b : {R"({"Cmd":["sh"]})", R"({"User":"","Cmd":["sh"]})", R"({"user":" ","Cmd":["sh"]})"}) {
+    auto d = e(b);  // no user: the rule's default is injected, last, so it wins in Go's decoder
+    REQUIRE_MESSAGE(d.allow, b);
+    REQUIRE(d.body);
+    CHECK(d.body->size() > 20);
+    CHECK(d.body->ends_with(R"(,"User":"1000"})"));
+  }
   CHECK(!e(R"({"User":"root","Cmd":["sh"]})").allow);
   CHECK(!e(R"({"User":"1000","Privileged":true})").allow);
   CHECK(!e(R"({"User":"1000","privileged":true})").allow);
