@@ -457,7 +457,8 @@ def _evidence(dockerd, case, resp):
         _api(dockerd, "DELETE", f"/volumes/{body['Name']}?force=1")
     elif path.endswith("/exec") and "Id" in body:
         e = _api(dockerd, "GET", f"/exec/{body['Id']}/json").json()
-        ev = {"exec.Privileged": (e.get("ProcessConfig") or {}).get("privileged")}
+        ev = {"exec.Privileged": (e.get("ProcessConfig") or {}).get("privileged"),
+              "exec.User": (e.get("ProcessConfig") or {}).get("user")}
     elif path.endswith("/update"):
         hc = _api(dockerd, "GET", f"/containers/{TARGET}/json").json()["HostConfig"]
         ev = {k: hc.get(k) for k in ("Memory", "MemorySwap", "PidsLimit") if hc.get(k)}
@@ -554,11 +555,12 @@ DIRECT = {
 
 
 def _xc(name, body, path="/v1.41/containers/create", policy="policies/ci-sandbox.yaml", expect="deny",
-        method="POST", headers=None):
+        method="POST", headers=None, want=None):
+    """want: evidence dockerd must show after an allowed request went through dockgate."""
     return {"name": "extra: " + name, "method": method, "path": path,
             "headers": {"Content-Type": "application/json"} if headers is None else headers,
             "body": body if isinstance(body, str) else json.dumps(body), "identity": "runner-1", "groups": ["ci"],
-            "policy": policy, "expect": expect}
+            "policy": policy, "expect": expect, "want": want}
 
 
 _B = "busybox:1.36"
@@ -604,8 +606,9 @@ EXTRA_CASES = [
     _xc("non-root: lower-case user key root", '{"Image":"busybox:1.36","user":"root"}', policy="policies/per-user.yaml"),
     _xc("non-root: exec User +0", {"Cmd": ["id"], "User": "+0"}, path="/v1.41/containers/dg-adv-target/exec",
         policy="policies/per-user.yaml"),
-    _xc("non-root: exec without User (container default root)", {"Cmd": ["id"]},
-        path="/v1.41/containers/dg-adv-target/exec", policy="policies/per-user.yaml"),
+    _xc("non-root: exec without User runs as user.default", {"Cmd": ["id"]},
+        path="/v1.41/containers/dg-adv-target/exec", policy="policies/per-user.yaml", expect="allow",
+        want={"exec.User": "1000:1000"}),
     _xc("Expect: 100-continue, privileged", {"Image": _B, "HostConfig": {"Privileged": True}},
         headers={"Content-Type": "application/json", "Expect": "100-continue"}),
     _xc("per-user: bind escaping an allowed prefix", {"Image": _B, "HostConfig": {"Binds": ["/srv/ci-cache/../../etc:/e"]}},
@@ -669,6 +672,9 @@ def test_adversarial_cases(dockerd, certs):
                 else:
                     ev = _evidence(dockerd, case, resp)
                     dg_col += f" {_msg(resp)[:40] if resp and resp.status >= 300 else ''}{ev or ''}"
+                    for k, v in (case.get("want") or {}).items():
+                        if (ev or {}).get(k) != v:
+                            errs.append(f"after dockgate, dockerd shows {k}={(ev or {}).get(k)!r}, expected {v!r}")
                 if got != case["expect"]:
                     errs.append(f"dockgate: expected {case['expect']}, got {got}: "
                                 f"{resp.status if resp else None} {_msg(resp)!r}")
