@@ -161,8 +161,7 @@ class Engine {
 
   explicit Engine(ParserLimits limits) : limits_(limits) {
     llhttp_init(&parser_, kRequest ? HTTP_REQUEST : HTTP_RESPONSE, &settings());
-    parser_.data = this;
-    head_.headers.reserve(16);
+    parser_.data = this;  // headers are reserved at the first one: an idle connection holds none
     if constexpr (kRequest) errc_ = Errc::BadRequest;
     else errc_ = Errc::UpstreamBadResponse;
   }
@@ -448,6 +447,7 @@ class Engine {
   }
   void new_header() {
     auto& hs = head_.headers;
+    if (hs.capacity() == 0) hs.reserve(16);
     if (spare_.empty()) {
       hs.emplace_back();
       return;

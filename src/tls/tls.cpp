@@ -423,15 +423,16 @@ struct Engine::Impl {
     BUF_MEM* bm = nullptr;
     return BIO_get_mem_ptr(b, &bm) != 1 || bm == nullptr || bm->max > kKeepBioBytes;
   }
-  void renew_rbio() {
-    if (BIO_ctrl_pending(rbio) != 0 || !worth_renewing(rbio)) return;
+  // force: after the handshake, whose flights (certificate chains) sized the buffers.
+  void renew_rbio(bool force = false) {
+    if (BIO_ctrl_pending(rbio) != 0 || (!force && !worth_renewing(rbio))) return;
     if (BIO* fresh = new_mem_bio()) {
       SSL_set0_rbio(ssl.get(), fresh);
       rbio = fresh;
     }
   }
-  void renew_wbio() {
-    if (BIO_ctrl_pending(wbio) != 0 || !worth_renewing(wbio)) return;
+  void renew_wbio(bool force = false) {
+    if (BIO_ctrl_pending(wbio) != 0 || (!force && !worth_renewing(wbio))) return;
     if (BIO* fresh = new_mem_bio()) {
       SSL_set0_wbio(ssl.get(), fresh);
       wbio = fresh;
@@ -448,8 +449,13 @@ struct Engine::Impl {
     }
     // The handshake flights (certificate chains) sized both buffers; without this they would stay
     // allocated for the life of an idle connection. The write side is trimmed once it is taken.
-    renew_rbio();
-    trim_wbio = true;
+    renew_rbio(true);
+    // The server's flight has usually been taken already (nothing more to send without tickets):
+    // drop its buffer now, else when the last of it is taken.
+    if (BIO_ctrl_pending(wbio) == 0)
+      renew_wbio(true);
+    else
+      trim_wbio = true;
     if (!pending.empty()) {
       std::string queued;
       queued.swap(pending);
@@ -610,7 +616,7 @@ void Engine::take_output(std::string& out) {
   }
   if (m.trim_wbio && m.handshake_done && BIO_ctrl_pending(m.wbio) == 0) {
     m.trim_wbio = false;
-    m.renew_wbio();
+    m.renew_wbio(true);
   }
 }
 
