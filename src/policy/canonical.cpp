@@ -33,6 +33,11 @@ CanonicalPath fail(int status, std::string reason) {
 
 bool percent_decode(std::string_view in, std::string& out, bool plus_is_space) {
   out.clear();
+  // The usual path or value has nothing to decode: copy it at once.
+  if (in.find('%') == std::string_view::npos && (!plus_is_space || in.find('+') == std::string_view::npos)) {
+    out.assign(in);
+    return true;
+  }
   out.reserve(in.size());
   for (size_t i = 0; i < in.size(); ++i) {
     char c = in[i];
@@ -97,7 +102,7 @@ CanonicalPath canonicalise_path(std::string_view p) {
         return fail(400, "client version " + std::string(ver) + " is too old: dockgate requires API version 1.24 or later");
       if (end == std::string::npos) return fail(403, "no operation matches " + d);
       c.api_version = std::string(ver);
-      c.path = d.substr(end);
+      c.path.erase(0, end);  // d is c.path
     }
   }
   c.ok = true;
@@ -157,9 +162,8 @@ bool path_within(std::string_view p, std::string_view prefix) {
   return p.size() == prefix.size() || p[prefix.size()] == '/';
 }
 
-std::string media_type(std::string_view ct) {
-  size_t semi = ct.find(';');
-  return to_lower(trim(ct.substr(0, semi)));
+bool media_type_is(std::string_view ct, std::string_view type) {
+  return iequals(trim(ct.substr(0, ct.find(';'))), type);
 }
 
 }  // namespace dg::policy

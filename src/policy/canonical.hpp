@@ -48,6 +48,7 @@ using dg::clean_path;  // core/strings.hpp
 bool path_within(std::string_view p, std::string_view prefix);
 
 // Media type of a Content-Type value, lower-cased, without parameters.
-std::string media_type(std::string_view content_type);
+// True when the media type of a Content-Type value (parameters ignored, case-insensitive) is `type`.
+bool media_type_is(std::string_view content_type, std::string_view type);
 
 }  // namespace dg::policy

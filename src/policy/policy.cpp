@@ -148,10 +148,10 @@ Routed route_request(const http::RequestHead& head) {
   auto c = canonicalise_path(path);
   if (!c.ok) return refuse(c.status, c.reason);
   if (auto e = query_error(head.query)) return refuse(400, *e);
-  if (const std::string* ct = head.find("Content-Type")) {
-    std::string mt = media_type(*ct);
+  const std::string* ct = head.find("Content-Type");
+  if (ct) {
     // Form bodies override query parameters in dockerd (ImageTag repo/tag, ContainerRename name).
-    if (mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data")
+    if (media_type_is(*ct, "application/x-www-form-urlencoded") || media_type_is(*ct, "multipart/form-data"))
       return refuse(400, "form and multipart request bodies are not accepted");
   }
   Routed r;
@@ -175,8 +175,7 @@ Routed route_request(const http::RequestHead& head) {
   if (r.op.name == "ContainerStart" && has_body(head))
     return refuse(400, "ContainerStart does not take a request body");
   if ((r.op.flags & kJsonBody) && has_body(head)) {
-    const std::string* ct = head.find("Content-Type");
-    if (!ct || media_type(*ct) != "application/json")
+    if (!ct || !media_type_is(*ct, "application/json"))
       return refuse(400, "Content-Type specified (" + (ct ? *ct : std::string()) + ") must be 'application/json'");
   }
   r.op.api_version = std::move(c.api_version);
