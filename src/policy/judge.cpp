@@ -54,6 +54,25 @@ bool glob_marked(const std::vector<config::MarkedString>& l, std::string_view v)
   return false;
 }
 
+}  // namespace
+
+std::string mutation_summary(const Mutation& m) {
+  std::string out;
+  auto part = [&](std::string_view label, const std::string& members) {
+    if (members.empty()) return;
+    if (!out.empty()) out += ", ";
+    out += label;
+    out += members;
+  };
+  part("", m.top);
+  part("HostConfig ", m.hc);
+  part("Labels ", m.labels);
+  if (out.size() > 160) out = out.substr(0, 157) + "...";
+  return out;
+}
+
+namespace {
+
 void add_member(std::string& out, std::string_view key) {
   if (out.empty()) out.reserve(160);  // one allocation for the usual few injected members
   else out += ',';

@@ -49,6 +49,9 @@ struct Mutation {
   bool empty() const { return top.empty() && hc.empty() && labels.empty(); }
 };
 
+// The injected members, for a message (`"User":"1000", HostConfig "Memory":536870912`), shortened.
+std::string mutation_summary(const Mutation& m);
+
 // Checks a constrained rule that allows the operation. nullopt = fine (mutation may be filled).
 std::optional<Violation> check_rule(const CompiledRule& rule, RequestView& req, Mutation& mut);
 

@@ -150,6 +150,11 @@ Routed route_request(const http::RequestHead& head) {
   if (auto e = query_error(head.query)) return refuse(400, *e);
   const std::string* ct = head.find("Content-Type");
   if (ct) {
+    // Go's mime.ParseMediaType folds Unicode (U+0130 'İ' lower-cases to 'i') and trims Unicode
+    // spaces (U+00A0): "applİcation/x-www-form-urlencoded" would be a form to dockerd.
+    for (unsigned char c : *ct)
+      if (c >= 0x80 || (c < 0x20 && c != '\t') || c == 0x7f)
+        return refuse(400, "Content-Type must be plain ASCII");
     // Form bodies override query parameters in dockerd (ImageTag repo/tag, ContainerRename name).
     if (media_type_is(*ct, "application/x-www-form-urlencoded") || media_type_is(*ct, "multipart/form-data"))
       return refuse(400, "form and multipart request bodies are not accepted");
@@ -225,7 +230,16 @@ Decision PolicyImpl::judge(const auth::Identity& who, const Operation& op, const
         if (!view) view.emplace(who, op, head, body);
         Mutation m;
         v = check_rule(r, *view, m);
-        if (!v && !allowed_by) mut = std::move(m);
+        if (!v && !allowed_by) {
+          mut = std::move(m);
+        } else if (!v && !m.empty()) {
+          // Only the first allowing rule changes the request. A later one whose constraints hold
+          // only with its own injections (a default user, CapDrop, limits, labels) would be
+          // satisfied by a body that is never forwarded: it denies instead.
+          v = Violation{403, "this rule allows the request only with changes (" + mutation_summary(m) +
+                                 ") but rule \"" + allowed_by->name +
+                                 "\" allowed it first; only the first allowing rule's changes are applied"};
+        }
       }
       if (!v && !allowed_by) allowed_by = &r;
     }

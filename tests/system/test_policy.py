@@ -523,6 +523,9 @@ DIRECT = {
     "encoded slash routes elsewhere": ("inspect of the target", lambda st, ev, msg: st == 200),
     "form body overriding tag query": ("tag from the form body", lambda st, ev, msg: st == 201
                                        and "evil:x" in (ev.get("tagged") or [])),
+    "extra: form body under a Unicode-folded Content-Type": ("tag from the form body (Go folds U+0130 to i)",
+                                                             lambda st, ev, msg: st == 201
+                                                             and "evil:x" in (ev.get("tagged") or [])),
     "create with chunked privileged body": ("privileged container", lambda st, ev, msg: ev.get("Privileged") is True),
     "HostConfig reset by null, top-level privileged": ("privileged container",
                                                        lambda st, ev, msg: ev.get("Privileged") is True),
@@ -625,6 +628,9 @@ EXTRA_CASES = [
         policy="policies/per-user.yaml", expect="allow"),
     _xc("per-user: allowed rw bind under prefix", {"Image": _B, "HostConfig": {"Binds": ["/srv/ci-cache/x:/c"]}},
         policy="policies/per-user.yaml", expect="allow"),
+    _xc("form body under a Unicode-folded Content-Type", "repo=evil&tag=x",
+        path="/v1.41/images/busybox:1.36/tag?repo=allowed&tag=1", policy="policies/allow-all.yaml",
+        headers={"Content-Type": "appl\u0130cation/x-www-form-urlencoded"}),
     _xc("allowed: plain create with defaults", {"Image": _B, "Cmd": ["true"]}, expect="allow"),
     _xc("allowed: exec as non-root", {"Cmd": ["id"], "User": "1000"}, path="/v1.41/containers/dg-adv-target/exec",
         policy="policies/per-user.yaml", expect="allow"),

@@ -426,3 +426,34 @@ TEST_CASE("policy file errors carry file:line:col") {
   REQUIRE(!bad2);
   CHECK(bad2.error().str().find("p.yaml:4:13") != std::string::npos);
 }
+
+TEST_CASE("a later rule's injections are never assumed: it denies when it needs them") {
+  auto p = load(R"(
+version: 1
+rules:
+  - name: dev-exec
+    match: {groups: [dev]}
+    allow: [exec]
+  - name: non-root
+    match: {groups: [dev]}
+    allow: [exec, containers:write]
+    user: {non_root: true, default: "1000"}
+)");
+  auto w = who("u", {"dev"});
+  // dev-exec allows first and changes nothing; non-root holds only with its default injected,
+  // which would never be forwarded: denied (before, dockerd ran the exec as the container's user)
+  auto d = decide(*p, w, "POST", "/v1.41/containers/c/exec", R"({"Cmd":["sh"]})");
+  CHECK(!d.allow);
+  CHECK(d.rule == "non-root");
+  CHECK(d.reason.find(R"(changes ("User":"1000"))") != std::string::npos);
+  CHECK(d.reason.find(R"(rule "dev-exec" allowed it first)") != std::string::npos);
+  // what satisfies both as sent is allowed, unchanged
+  d = decide(*p, w, "POST", "/v1.41/containers/c/exec", R"({"Cmd":["sh"],"User":"1000"})");
+  CHECK(d.allow);
+  CHECK(!d.body);
+  // where non-root is the first allowing rule its default is injected
+  d = decide(*p, w, "POST", "/v1.41/containers/create", R"({"Image":"busybox"})");
+  REQUIRE(d.allow);
+  REQUIRE(d.body);
+  CHECK(d.body->find(R"("User":"1000")") != std::string::npos);
+}

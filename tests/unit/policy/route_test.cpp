@@ -157,6 +157,11 @@ TEST_CASE("bodies: forms, start bodies, JSON content type") {
   CHECK(rt("POST", "/v1.41/containers/create", "{}", "application/json; charset=utf-8").ok);
   CHECK(rt("POST", "/v1.41/containers/create", "{}", "APPLICATION/JSON").ok);
   CHECK(rt("PUT", "/v1.41/containers/x/archive?path=/", "tar", "text/plain").ok);
+  // Go's mime.ParseMediaType folds U+0130 to 'i' and trims U+00A0: a form to dockerd
+  CHECK(rt("POST", "/v1.41/images/x/tag?repo=a", "repo=evil", "appl\xC4\xB0" "cation/x-www-form-urlencoded").status == 400);
+  CHECK(rt("POST", "/v1.41/images/x/tag?repo=a", "repo=evil", "\xC2\xA0multipart/form-data; boundary=x").status == 400);
+  CHECK(rt("POST", "/v1.41/containers/create", "{}", "application/json\x01").status == 400);
+  CHECK(rt("POST", "/v1.41/containers/create", "{}", "application/json;\tcharset=utf-8").ok);
 }
 
 TEST_CASE("groups expand") {
