@@ -122,19 +122,31 @@ Line::Line(Level level, std::string_view event) : level_(level) {
   } else {
     buf_ = &own_;
   }
+  if (direct_) t_open_start = t_pending.size();
+  try {
+    head(event);
+  } catch (...) {  // out of memory: leave no half line behind, nor the thread's buffer marked open
+    if (direct_) {
+      t_pending.resize(t_open_start);
+      t_line_open = direct_ = false;
+    }
+    throw;
+  }
+}
+
+void Line::head(std::string_view event) {
   std::string& b = *buf_;
-  if (direct_) t_open_start = b.size();
   if (json_) {
     b += "{\"time\":\"";
     now_iso(b);
     b += "\",\"level\":\"";
-    b += level_name(level);
+    b += level_name(level_);
     b += "\",\"event\":";
     append_json_string(b, event);
   } else {
     now_iso(b);
     b += ' ';
-    b += level_name(level);
+    b += level_name(level_);
     b += ' ';
     b += event;
   }

@@ -35,6 +35,7 @@ class Line {
 
  private:
   void key(std::string_view k);
+  void head(std::string_view event);
   Level level_;
   std::string* buf_ = nullptr;  // the thread's pending buffer or own_; null = filtered out
   std::string own_;
