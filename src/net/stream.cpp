@@ -43,6 +43,7 @@ constexpr uint32_t kFlushTimeoutMs = 300000;
 thread_local char t_read_buf[kReadBuffer];
 thread_local std::string t_plain;
 thread_local std::string t_cipher;
+constexpr size_t kKeepCipherBytes = 256 * 1024;
 
 struct ShutdownReq {
   uv_shutdown_t req;
@@ -321,6 +322,7 @@ void Stream::flush_tls() {
   t_cipher.clear();
   tls_->take_output(t_cipher);
   send_raw(t_cipher);
+  if (t_cipher.capacity() > kKeepCipherBytes) std::string().swap(t_cipher);  // after an unusually big flush
 }
 
 void Stream::send_raw(std::string_view data) {
