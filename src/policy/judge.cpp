@@ -868,13 +868,52 @@ std::optional<Violation> Checker::image_build() {
     return deny("ImageBuild: cgroupparent is not allowed");
   if (const std::string* so = query_first(q, "securityopt"); so && !so->empty() && trim(*so) != "[]" && !c_.security.unconfined)
     return deny("ImageBuild: securityopt is not allowed");
-  if (const auto& m = c_.resources.memory; m.max) {
-    if (const std::string* mem = query_first(q, "memory"); mem && !mem->empty()) {
-      int64_t v = 0;
-      auto r = std::from_chars(mem->data(), mem->data() + mem->size(), v);
-      if (r.ec != std::errc() || v > *m.max || v < 0) return deny("ImageBuild: memory exceeds the maximum " + std::to_string(*m.max));
+  // Resource limits of the build containers (dockerd: Int64ValueOrZero of the first value; an
+  // unparsable value becomes 0 = unlimited there, so it is refused here). Bounded when given.
+  const auto& R = c_.resources;
+  auto qint = [&](const char* name, std::optional<int64_t>& out) -> std::optional<Violation> {
+    out.reset();
+    const std::string* s = query_first(q, name);
+    if (!s || s->empty()) return std::nullopt;
+    int64_t v = 0;
+    auto r = std::from_chars(s->data(), s->data() + s->size(), v);
+    if (r.ec != std::errc() || r.ptr != s->data() + s->size())
+      return deny("ImageBuild: " + std::string(name) + " \"" + *s + "\" is not an integer", 400);
+    out = v;
+    return std::nullopt;
+  };
+  auto bounded = [&](const config::PolicyLimit& l, const char* name, bool minus_one_unlimited) -> std::optional<Violation> {
+    if (!l.max) return std::nullopt;
+    std::optional<int64_t> v;
+    if (auto e = qint(name, v)) return e;
+    if (!v) return std::nullopt;
+    if (*v < 0 && !(minus_one_unlimited && *v == -1)) return deny("ImageBuild: " + std::string(name) + " must not be negative");
+    if (*v == -1 || *v > *l.max) return deny("ImageBuild: " + std::string(name) + " exceeds the maximum " + std::to_string(*l.max));
+    return std::nullopt;
+  };
+  if (auto v = bounded(R.memory, "memory", false)) return v;
+  if (auto v = bounded(R.memory_swap, "memswap", true)) return v;
+  if (auto v = bounded(R.cpu_shares, "cpushares", false)) return v;
+  if (auto v = bounded(R.cpu_quota, "cpuquota", true)) return v;
+  if (auto v = bounded(R.cpu_period, "cpuperiod", false)) return v;
+  if (auto v = bounded(R.shm_size, "shmsize", false)) return v;
+  if (R.cpus.max) {
+    std::optional<int64_t> quota, period;
+    if (auto e = qint("cpuquota", quota)) return e;
+    if (auto e = qint("cpuperiod", period)) return e;
+    if (quota && *quota != 0) {
+      if (*quota < 0) return deny("ImageBuild: cpuquota must not be unlimited");
+      int64_t p = period && *period > 0 ? *period : 100000;
+      if (static_cast<double>(*quota) / static_cast<double>(p) * 1e9 > static_cast<double>(*R.cpus.max))
+        return deny("ImageBuild: cpuquota/cpuperiod exceed the maximum of " + std::to_string(static_cast<double>(*R.cpus.max) / 1e9) + " CPUs");
     }
   }
+  if (R.cpuset_cpus)
+    if (const std::string* cs = query_first(q, "cpusetcpus"); cs && !cs->empty() && *cs != *R.cpuset_cpus)
+      return deny("ImageBuild: cpusetcpus must be \"" + *R.cpuset_cpus + "\"");
+  if (R.ulimits_set)
+    if (const std::string* u = query_first(q, "ulimits"); u && !u->empty() && trim(*u) != "[]" && trim(*u) != "null")
+      return deny("ImageBuild: ulimits are not allowed (this rule constrains ulimits)");
   for (auto t : query_all(q, "t"))
     if (auto v = image(t, "ImageBuild tag")) return v;
   return std::nullopt;

@@ -457,3 +457,43 @@ rules:
   REQUIRE(d.body);
   CHECK(d.body->find(R"("User":"1000")") != std::string::npos);
 }
+
+TEST_CASE("build: resource limits of the build containers") {
+  auto p = load(R"(
+version: 1
+rules:
+  - name: b
+    allow: [build:*]
+    resources:
+      memory: {max: 1GiB}
+      memory_swap: {max: 2GiB}
+      cpus: {max: 2}
+      cpu_shares: {max: 1024}
+      shm_size: {max: 64MiB}
+      cpuset_cpus: "0-1"
+      ulimits: {nofile: 1024}
+)");
+  auto w = who("u");
+  auto b = [&](const std::string& qs) { return decide(*p, w, "POST", "/v1.41/build?" + qs); };
+  CHECK(b("t=x").allow);  // bounded when given
+  CHECK(b("memory=1073741824&memswap=2147483648&cpushares=512&cpuquota=200000&cpuperiod=100000&shmsize=1024&cpusetcpus=0-1").allow);
+  CHECK(!b("memory=1073741825").allow);
+  CHECK(!b("memory=-1").allow);
+  CHECK(!b("memory=1g").allow);  // dockerd would read 0 = unlimited
+  CHECK(!b("memory=%2B1073741825").allow);
+  CHECK(b("memory=1024&memory=99999999999").allow);  // dockerd reads the first value
+  CHECK(!b("memory=99999999999&memory=1024").allow);
+  CHECK(!b("memswap=-1").allow);
+  CHECK(!b("memswap=3221225472").allow);
+  CHECK(!b("cpushares=2048").allow);
+  CHECK(!b("cpuquota=300000").allow);  // 3 CPUs at the default period
+  CHECK(!b("cpuquota=300000&cpuperiod=100000").allow);
+  CHECK(b("cpuquota=100000&cpuperiod=50000").allow);
+  CHECK(!b("cpuquota=-1").allow);
+  CHECK(!b("shmsize=134217728").allow);
+  CHECK(!b("cpusetcpus=0-7").allow);
+  CHECK(!b("ulimits=%5B%7B%22Name%22%3A%22nofile%22%2C%22Soft%22%3A1%2C%22Hard%22%3A99999999%7D%5D").allow);
+  CHECK(b("ulimits=%5B%5D").allow);
+  auto d = b("memory=1073741825");
+  CHECK(d.reason.find("memory exceeds the maximum 1073741824") != std::string::npos);
+}
