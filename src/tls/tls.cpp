@@ -218,6 +218,21 @@ void apply_common(SSL_CTX* ctx) {
   SSL_CTX_set1_groups_list(ctx, kGroups);
 }
 
+// Without extra certificates in the certificate file, OpenSSL rebuilds our own chain from the
+// verify store on every handshake (a whole X509_verify_cert, about 1M instructions: an eighth of
+// an mTLS handshake). Build it once here, from the same store and with the same leniency (a chain
+// that does not verify is sent as far as it goes), and turn the per-handshake building off: the
+// peer receives the same certificates.
+void freeze_own_chain(SSL_CTX* ctx) {
+  if (SSL_CTX_get0_certificate(ctx) == nullptr) return;
+  STACK_OF(X509)* extra = nullptr;
+  SSL_CTX_get0_chain_certs(ctx, &extra);
+  if (sk_X509_num(extra) <= 0 &&
+      SSL_CTX_build_cert_chain(ctx, SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR | SSL_BUILD_CHAIN_FLAG_CLEAR_ERROR) <= 0)
+    ERR_clear_error();
+  SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+}
+
 std::string name_entry_utf8(const X509_NAME_ENTRY* entry) {
   unsigned char* raw = nullptr;
   int n = ASN1_STRING_to_UTF8(&raw, X509_NAME_ENTRY_get_data(entry));
@@ -310,6 +325,7 @@ Result<std::shared_ptr<Context>> Context::server(const ServerOptions& opt) {
   } else if (!opt.crl.empty()) {
     return fail("a CRL (" + opt.crl + ") needs client_ca: without client certificates there is nothing to revoke");
   }
+  freeze_own_chain(ctx.get());
   ERR_clear_error();
   return std::shared_ptr<Context>(new Context(ctx.release(), true));
 }
@@ -334,6 +350,7 @@ Result<std::shared_ptr<Context>> Context::client(const ClientOptions& opt) {
   }
   if (!opt.certificate.empty() || !opt.key.empty()) {
     if (auto r = use_certificate(ctx.get(), opt.certificate, opt.key); !r) return tl::unexpected(r.error());
+    freeze_own_chain(ctx.get());
   }
   ERR_clear_error();
   return std::shared_ptr<Context>(new Context(ctx.release(), false));

@@ -447,6 +447,32 @@ TEST_CASE("certificate chain file with an intermediate") {
   CHECK(p.client.peer().verified);
 }
 
+TEST_CASE("the server's own chain is built once, not on every handshake") {
+  // A leaf-only certificate file: the chain (the CA from client_ca, as OpenSSL's per-handshake
+  // auto-chaining would send it) is built when the context is made; auto-chaining is off.
+  auto leaf_only = server_ctx();
+  auto* ctx = static_cast<SSL_CTX*>(leaf_only->native());
+  STACK_OF(X509)* chain = nullptr;
+  REQUIRE(SSL_CTX_get0_chain_certs(ctx, &chain) == 1);
+  REQUIRE(sk_X509_num(chain) == 1);
+  char cn[128] = {};
+  X509_NAME_get_text_by_NID(X509_get_subject_name(sk_X509_value(chain, 0)), NID_commonName, cn, sizeof cn);
+  CHECK(std::string(cn) == "dockgate test CA");
+  CHECK((SSL_CTX_get_mode(ctx) & SSL_MODE_NO_AUTO_CHAIN) != 0);
+  // A chain file keeps exactly what it lists.
+  auto chained = server_ctx(true, false, "chained");
+  chain = nullptr;
+  REQUIRE(SSL_CTX_get0_chain_certs(static_cast<SSL_CTX*>(chained->native()), &chain) == 1);
+  REQUIRE(sk_X509_num(chain) == 1);
+  X509_NAME_get_text_by_NID(X509_get_subject_name(sk_X509_value(chain, 0)), NID_commonName, cn, sizeof cn);
+  CHECK(std::string(cn) == "dockgate intermediate");
+  Pair p(client_ctx(), leaf_only);
+  p.pump();
+  REQUIRE(p.established());
+  CHECK(p.client.peer().verified);
+  CHECK(ERR_peek_error() == 0);
+}
+
 TEST_CASE("a client certificate without any EKU is accepted") {
   Pair p(client_ctx("noeku"), server_ctx());
   p.pump();
