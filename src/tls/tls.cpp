@@ -1,10 +1,13 @@
 #include "tls/tls.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <new>
+#include <string>
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
@@ -23,8 +26,8 @@ namespace {
 
 // One record's worth of plaintext: SSL_read never returns more than that per call.
 constexpr int kReadChunk = 16 * 1024;
-// A drained memory BIO holding at most this much is kept across keep-alive requests.
-constexpr size_t kKeepBioBytes = 2048;
+// A drained ciphertext buffer holding at most this much is kept across keep-alive requests.
+constexpr size_t kKeepBufferBytes = 2048;
 // SSL_read's landing buffer (shared by the loop thread's engines): a string resized to 16 KiB
 // per call would zero-fill 16 KiB for every small record.
 thread_local char t_record[kReadChunk];
@@ -53,6 +56,103 @@ struct NameStackFree { void operator()(STACK_OF(X509_NAME)* p) const { sk_X509_N
 struct GenNamesFree { void operator()(GENERAL_NAMES* p) const { GENERAL_NAMES_free(p); } };
 struct BnFree { void operator()(BIGNUM* p) const { BN_free(p); } };
 struct OsslStrFree { void operator()(char* p) const { OPENSSL_free(p); } };
+
+// Ciphertext queues between the network and OpenSSL. A BIO_s_mem() would do, but it zero-fills
+// every byte it grows by and cleanses its whole buffer when freed (OPENSSL_clear_free), which
+// for a 4 KB response over keep-alive cost ~11k instructions per request in memset alone. The
+// bytes are ciphertext: there is nothing to cleanse. This BIO reads from and appends to a
+// ByteQueue owned by the Engine.
+class ByteQueue {
+ public:
+  size_t size() const { return buf_.size() - off_; }
+  const char* data() const { return buf_.data() + off_; }
+  size_t capacity() const { return buf_.capacity(); }
+  void append(const char* p, size_t n) {
+    if (off_ > 0 && off_ >= buf_.size() / 2) {  // reclaim the consumed front before growing
+      buf_.erase(0, off_);
+      off_ = 0;
+    }
+    buf_.append(p, n);
+  }
+  void consume(size_t n) {
+    off_ += n;
+    if (off_ >= buf_.size()) {
+      buf_.clear();
+      off_ = 0;
+    }
+  }
+  // Gives the memory back when drained and bigger than `keep` bytes.
+  void trim(size_t keep) {
+    if (size() == 0 && buf_.capacity() > keep) {
+      std::string().swap(buf_);
+      off_ = 0;
+    }
+  }
+
+ private:
+  std::string buf_;
+  size_t off_ = 0;
+};
+
+int queue_bio_write(BIO* b, const char* in, int len) {
+  BIO_clear_retry_flags(b);
+  if (len <= 0) return 0;
+  try {
+    static_cast<ByteQueue*>(BIO_get_data(b))->append(in, static_cast<size_t>(len));
+  } catch (const std::bad_alloc&) {
+    return -1;
+  }
+  return len;
+}
+
+int queue_bio_read(BIO* b, char* out, int len) {
+  BIO_clear_retry_flags(b);
+  auto* q = static_cast<ByteQueue*>(BIO_get_data(b));
+  if (len <= 0) return 0;
+  if (q->size() == 0) {
+    // Empty means "no data yet" (retry), never EOF: the network layer owns EOF.
+    BIO_set_retry_read(b);
+    return -1;
+  }
+  size_t n = std::min(q->size(), static_cast<size_t>(len));
+  std::memcpy(out, q->data(), n);
+  q->consume(n);
+  return static_cast<int>(n);
+}
+
+long queue_bio_ctrl(BIO* b, int cmd, long, void*) {
+  switch (cmd) {
+    case BIO_CTRL_PENDING: return static_cast<long>(static_cast<ByteQueue*>(BIO_get_data(b))->size());
+    case BIO_CTRL_FLUSH: return 1;
+    default: return 0;  // WPENDING, EOF, KTLS queries...: nothing
+  }
+}
+
+int queue_bio_create(BIO* b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+const BIO_METHOD* queue_bio_method() {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "dockgate ciphertext queue");
+    if (m != nullptr) {
+      BIO_meth_set_write(m, queue_bio_write);
+      BIO_meth_set_read(m, queue_bio_read);
+      BIO_meth_set_ctrl(m, queue_bio_ctrl);
+      BIO_meth_set_create(m, queue_bio_create);
+    }
+    return m;
+  }();
+  return method;
+}
+
+BIO* new_queue_bio(ByteQueue* q) {
+  const BIO_METHOD* m = queue_bio_method();
+  BIO* b = m != nullptr ? BIO_new(m) : nullptr;
+  if (b != nullptr) BIO_set_data(b, q);
+  return b;
+}
 struct Utf8Free { void operator()(unsigned char* p) const { OPENSSL_free(p); } };
 
 using CtxPtr = std::unique_ptr<SSL_CTX, CtxFree>;
@@ -361,9 +461,10 @@ Result<std::shared_ptr<Context>> Context::client(const ClientOptions& opt) {
 
 struct Engine::Impl {
   std::shared_ptr<Context> ctx;
+  // Declared before ssl: the BIOs (owned by ssl) point at them until SSL_free.
+  ByteQueue in;   // ciphertext from the network, not yet read by OpenSSL
+  ByteQueue out;  // ciphertext OpenSSL produced, not yet taken
   SslPtr ssl;
-  BIO* rbio = nullptr;  // owned by ssl
-  BIO* wbio = nullptr;  // owned by ssl
   std::string pending;  // plaintext written before the handshake finished
   std::string error;
   PeerCertificate peer;
@@ -373,14 +474,7 @@ struct Engine::Impl {
   bool shutdown_wanted = false;
   bool shutdown_sent = false;
   bool failed = false;
-  bool trim_wbio = false;  // drop the handshake-sized write buffer once it has been taken
-
-  static BIO* new_mem_bio() {
-    BIO* b = BIO_new(BIO_s_mem());
-    // Empty means "no data yet" (retry), never EOF: the network layer owns EOF.
-    if (b != nullptr) BIO_set_mem_eof_return(b, -1);
-    return b;
-  }
+  bool trim_out = false;  // drop the handshake-sized output buffer once it has been taken
 
   Status set_failed(int ret) {
     failed = true;
@@ -416,7 +510,7 @@ struct Engine::Impl {
       int n = static_cast<int>(len > INT_MAX ? INT_MAX : len);
       ERR_clear_error();
       int r = SSL_write(ssl.get(), data, n);
-      // A memory BIO grows as needed, so anything short of all bytes is a real error.
+      // The output queue grows as needed, so anything short of all bytes is a real error.
       if (r <= 0) return set_failed(r);
       data += r;
       len -= static_cast<size_t>(r);
@@ -433,29 +527,6 @@ struct Engine::Impl {
     ERR_clear_error();
   }
 
-  // A drained memory BIO keeps its high-water allocation; a fresh one holds no data buffer.
-  // One that only ever held small records is kept: renewing costs a free + two allocations per
-  // keep-alive request, for a few hundred bytes.
-  static bool worth_renewing(BIO* b) {
-    BUF_MEM* bm = nullptr;
-    return BIO_get_mem_ptr(b, &bm) != 1 || bm == nullptr || bm->max > kKeepBioBytes;
-  }
-  // force: after the handshake, whose flights (certificate chains) sized the buffers.
-  void renew_rbio(bool force = false) {
-    if (BIO_ctrl_pending(rbio) != 0 || (!force && !worth_renewing(rbio))) return;
-    if (BIO* fresh = new_mem_bio()) {
-      SSL_set0_rbio(ssl.get(), fresh);
-      rbio = fresh;
-    }
-  }
-  void renew_wbio(bool force = false) {
-    if (BIO_ctrl_pending(wbio) != 0 || (!force && !worth_renewing(wbio))) return;
-    if (BIO* fresh = new_mem_bio()) {
-      SSL_set0_wbio(ssl.get(), fresh);
-      wbio = fresh;
-    }
-  }
-
   Status on_handshake_done() {
     handshake_done = true;
     if (X509* cert = SSL_get0_peer_certificate(ssl.get())) {
@@ -465,14 +536,11 @@ struct Engine::Impl {
       describe(cert, peer);
     }
     // The handshake flights (certificate chains) sized both buffers; without this they would stay
-    // allocated for the life of an idle connection. The write side is trimmed once it is taken.
-    renew_rbio(true);
-    // The server's flight has usually been taken already (nothing more to send without tickets):
-    // drop its buffer now, else when the last of it is taken.
-    if (BIO_ctrl_pending(wbio) == 0)
-      renew_wbio(true);
-    else
-      trim_wbio = true;
+    // allocated for the life of an idle connection. The output is trimmed once it is taken: the
+    // server's flight usually has been already (nothing more to send without tickets).
+    in.trim(0);
+    out.trim(0);
+    trim_out = out.size() != 0;
     if (!pending.empty()) {
       std::string queued;
       queued.swap(pending);
@@ -503,17 +571,16 @@ Engine::Engine(std::shared_ptr<Context> ctx, std::string server_name) : impl_(st
     m.fail_with("cannot create TLS session: " + drain_errors());
     return;
   }
-  m.rbio = Impl::new_mem_bio();
-  m.wbio = Impl::new_mem_bio();
-  if (m.rbio == nullptr || m.wbio == nullptr) {
-    BIO_free(m.rbio);
-    BIO_free(m.wbio);
-    m.rbio = m.wbio = nullptr;
+  BIO* rbio = new_queue_bio(&m.in);
+  BIO* wbio = new_queue_bio(&m.out);
+  if (rbio == nullptr || wbio == nullptr) {
+    BIO_free(rbio);
+    BIO_free(wbio);
     m.ssl.reset();
-    m.fail_with("cannot create TLS buffers");
+    m.fail_with("cannot create TLS buffers: " + drain_errors());
     return;
   }
-  SSL_set_bio(m.ssl.get(), m.rbio, m.wbio);
+  SSL_set_bio(m.ssl.get(), rbio, wbio);
   if (m.server) {
     SSL_set_accept_state(m.ssl.get());
     return;
@@ -545,15 +612,10 @@ Engine::~Engine() = default;
 void Engine::feed(const char* data, size_t len) {
   Impl& m = *impl_;
   if (m.failed || !m.ssl) return;
-  while (len > 0) {
-    int n = static_cast<int>(len > INT_MAX ? INT_MAX : len);
-    int r = BIO_write(m.rbio, data, n);
-    if (r <= 0) {
-      m.fail_with("out of memory buffering TLS input");
-      return;
-    }
-    data += r;
-    len -= static_cast<size_t>(r);
+  try {
+    m.in.append(data, len);
+  } catch (const std::bad_alloc&) {
+    m.fail_with("out of memory buffering TLS input");
   }
 }
 
@@ -572,7 +634,7 @@ Engine::Status Engine::read(std::string& out, size_t max_bytes) {
   while (appended < max_bytes) {
     // Nothing buffered anywhere: SSL_read would only say WANT_READ, so skip the zero-filled
     // 16 KiB resize it would cost.
-    if (BIO_ctrl_pending(m.rbio) == 0 && SSL_has_pending(ssl) == 0) return Status::Ok;
+    if (m.in.size() == 0 && SSL_has_pending(ssl) == 0) return Status::Ok;
     ERR_clear_error();
     int r = SSL_read(ssl, t_record, kReadChunk);
     if (r > 0) {
@@ -613,35 +675,24 @@ void Engine::shutdown() {
   if (m.handshake_done) m.send_close_notify();
 }
 
-bool Engine::has_output() const { return impl_->wbio != nullptr && BIO_ctrl_pending(impl_->wbio) > 0; }
+bool Engine::has_output() const { return impl_->out.size() > 0; }
 
 void Engine::take_output(std::string& out) {
   Impl& m = *impl_;
-  if (m.wbio == nullptr) return;
-  size_t n = BIO_ctrl_pending(m.wbio);
-  if (n > 0) {
-    size_t old = out.size();
-    out.resize(old + n);
-    size_t got = 0;
-    while (got < n) {
-      size_t want = n - got;
-      int r = BIO_read(m.wbio, out.data() + old + got, static_cast<int>(want > INT_MAX ? INT_MAX : want));
-      if (r <= 0) break;
-      got += static_cast<size_t>(r);
-    }
-    out.resize(old + got);
+  if (m.out.size() > 0) {
+    out.append(m.out.data(), m.out.size());
+    m.out.consume(m.out.size());
   }
-  if (m.trim_wbio && m.handshake_done && BIO_ctrl_pending(m.wbio) == 0) {
-    m.trim_wbio = false;
-    m.renew_wbio(true);
+  if (m.trim_out) {
+    m.trim_out = false;
+    m.out.trim(0);
   }
 }
 
 void Engine::release_buffers() {
   Impl& m = *impl_;
-  if (!m.ssl || m.rbio == nullptr) return;
-  m.renew_rbio();
-  m.renew_wbio();
+  m.in.trim(kKeepBufferBytes);
+  m.out.trim(kKeepBufferBytes);
 }
 
 bool Engine::handshake_done() const { return impl_->handshake_done; }
