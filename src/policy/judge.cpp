@@ -66,7 +66,8 @@ std::string mutation_summary(const Mutation& m) {
   };
   part("", m.top);
   part("HostConfig ", m.hc);
-  part("Labels ", m.labels);
+  part(m.labels_key.empty() ? "Labels " : m.labels_key + " ", m.labels);
+  part(m.nested_key + " ", m.nested);
   if (out.size() > 160) out = out.substr(0, 157) + "...";
   return out;
 }
@@ -145,6 +146,16 @@ bool is_root_user(std::string_view u) {
   return false;
 }
 
+// True when the request names an API version below major.minor ("" = unversioned: the daemon's own).
+bool api_before(std::string_view v, int major, int minor) {
+  if (v.empty()) return false;
+  size_t dot = v.find('.');
+  int ma = 0, mi = 0;
+  std::from_chars(v.data(), v.data() + std::min(dot, v.size()), ma);
+  if (dot != std::string_view::npos) std::from_chars(v.data() + dot + 1, v.data() + v.size(), mi);
+  return ma < major || (ma == major && mi < minor);
+}
+
 std::string expand_template(std::string_view t, const auth::Identity& who) {
   std::string out;
   while (!t.empty()) {
@@ -180,6 +191,7 @@ class Checker {
   std::optional<Violation> run();
 
  private:
+  std::optional<Violation> dispatch();
   std::optional<Violation> body_root(Struct& root);
   std::optional<Violation> errors() {
     if (err_.failed()) return deny(err_.first, 400);
@@ -197,10 +209,22 @@ class Checker {
   std::optional<Violation> volume_driver(std::string_view driver, std::string_view what);
   std::optional<Violation> mounts(const std::vector<Struct>& ms, std::string_view what);
   std::optional<Violation> labels(const Struct& s, std::string_view what, bool inject);
-  std::optional<Violation> user(std::string_view u, bool present, std::string_view what, bool may_inject);
+  // Where a check may inject a member: appended to `out`, named as the client named that field of
+  // `in` (see spelled()), or by its Go name when `in` is null.
+  struct Inject {
+    Inject(std::string* o, const Struct* i = nullptr, std::string_view p = {}) : out(o), in(i), path(p) {}  // NOLINT: implicit
+    std::string* out;  // null: nothing may be injected
+    const Struct* in;
+    std::string_view path;  // of `in`, for messages
+  };
+  std::string_view spelled(const Struct& s, std::string_view field, std::string_view path);
+  std::string_view inject_key(const Inject& to, std::string_view field) {
+    return to.in ? spelled(*to.in, field, to.path) : field;
+  }
+  std::optional<Violation> user(std::string_view u, std::string_view what, Inject to);
   std::optional<Violation> caps(const std::optional<std::vector<std::string_view>>& add,
-                                const std::optional<std::vector<std::string_view>>& drop, std::string_view what,
-                                bool may_inject, bool from_top);
+                                const std::optional<std::vector<std::string_view>>& drop, std::string_view prefix,
+                                std::string_view add_field, std::string_view drop_field, Inject to, bool from_top);
   std::optional<Violation> sysctls(const std::optional<std::vector<std::pair<std::string_view, std::string_view>>>& s,
                                    std::string_view what);
   std::optional<Violation> port(std::string_view host_ip, std::string_view host_port, std::string_view what);
@@ -227,6 +251,7 @@ class Checker {
   RequestView& req_;
   Mutation& mut_;
   Errors err_;
+  std::string spelling_error_;  // set by spelled(): an injection would make the body ambiguous
 };
 
 std::optional<Violation> Checker::body_root(Struct& root) {
@@ -366,7 +391,9 @@ std::optional<Violation> Checker::labels(const Struct& s, std::string_view what,
         if (k == key && glob_match(glob, v)) ok = true;
     if (!ok) return deny(std::string(what) + ".Labels: label \"" + key + "\" is required" + (glob == "*" || glob.empty() ? "" : " (" + glob + ")"));
   }
-  if (inject) {
+  if (inject && !L.inject.empty()) {
+    std::string_view key = spelled(s, "Labels", what);
+    if (key != "Labels") mut_.labels_key = key;
     for (const auto& [k, t] : L.inject) {
       add_member(mut_.labels, k);
       append_json_string(mut_.labels, expand_template(t, req_.who()));
@@ -375,25 +402,49 @@ std::optional<Violation> Checker::labels(const Struct& s, std::string_view what,
   return std::nullopt;
 }
 
-std::optional<Violation> Checker::user(std::string_view u, bool, std::string_view what, bool may_inject) {
+// The member name under which a value for `field` is appended in one more object merged into `s`:
+// the client's own spelling when it sent the field (Go's decoder maps it to the same field, and the
+// body keeps a single spelling per field, which gojson requires of clients), else the Go name. A
+// client that used two spellings (with the same value, or gojson would have refused the body) leaves
+// no unambiguous choice: spelling_error_ is set and the request is refused.
+std::string_view Checker::spelled(const Struct& s, std::string_view field, std::string_view path) {
+  std::optional<std::string_view> found;
+  for (size_t i = 0; i < s.object_count(); ++i) {
+    for (auto kv : s.object_at(i)) {
+      if (!gojson::key_matches(kv.key, field)) continue;
+      if (found && *found != kv.key) {
+        if (spelling_error_.empty())
+          spelling_error_ = "ambiguous JSON: " + (path.empty() ? std::string() : std::string(path) + ".") + std::string(field) +
+                            " is given as \"" + std::string(*found) + "\" and \"" + std::string(kv.key) +
+                            "\" and this rule must add a value to it; use one spelling";
+        return field;
+      }
+      found = kv.key;
+    }
+  }
+  return found.value_or(field);
+}
+
+std::optional<Violation> Checker::user(std::string_view u, std::string_view what, Inject to) {
   if (!c_.user.non_root) return std::nullopt;
   if (!is_root_user(u)) return std::nullopt;
-  if (may_inject && trim(u).empty() && !c_.user.def.empty()) {
-    add_member(mut_.top, "User");
-    append_json_string(mut_.top, c_.user.def);
+  if (to.out && trim(u).empty() && !c_.user.def.empty()) {
+    add_member(*to.out, inject_key(to, "User"));
+    append_json_string(*to.out, c_.user.def);
     return std::nullopt;
   }
   return deny(std::string(what) + ": running as root (User \"" + std::string(u) + "\") is not allowed; set a non-root user");
 }
 
 std::optional<Violation> Checker::caps(const std::optional<std::vector<std::string_view>>& add,
-                                       const std::optional<std::vector<std::string_view>>& drop, std::string_view what,
-                                       bool may_inject, bool from_top) {
+                                       const std::optional<std::vector<std::string_view>>& drop, std::string_view prefix,
+                                       std::string_view add_field, std::string_view drop_field, Inject to, bool from_top) {
+  auto name = [&](std::string_view field) { return std::string(prefix) + std::string(field); };
   if (add) {
     for (auto c : *add) {
       auto b = capability_bits(c);
-      if (!b) return deny(std::string(what) + "CapAdd: unknown capability \"" + std::string(c) + "\"", 400);
-      if ((*b & r_.cap_add) != *b) return deny(std::string(what) + "CapAdd: capability " + capability_name(*b) + " is not allowed");
+      if (!b) return deny(name(add_field) + ": unknown capability \"" + std::string(c) + "\"", 400);
+      if ((*b & r_.cap_add) != *b) return deny(name(add_field) + ": capability " + capability_name(*b) + " is not allowed");
     }
   }
   if (r_.cap_drop == 0) return std::nullopt;
@@ -401,35 +452,37 @@ std::optional<Violation> Checker::caps(const std::optional<std::vector<std::stri
   if (drop)
     for (auto c : *drop) {
       auto b = capability_bits(c);
-      if (!b) return deny(std::string(what) + "CapDrop: unknown capability \"" + std::string(c) + "\"", 400);
+      if (!b) return deny(name(drop_field) + ": unknown capability \"" + std::string(c) + "\"", 400);
       dropped |= *b;
     }
   uint64_t missing = r_.cap_drop & ~dropped;
   if (missing == 0) return std::nullopt;
-  if (!may_inject) return deny(std::string(what) + "CapDrop must include " + capability_name(r_.cap_drop_all ? kAllCapabilities : missing));
+  if (!to.out) return deny(name(drop_field) + " must include " + capability_name(r_.cap_drop_all ? kAllCapabilities : missing));
   if (from_top) return deny("top-level HostConfig fields cannot be combined with required values; send them inside HostConfig");
-  add_member(mut_.hc, "CapDrop");
-  mut_.hc += '[';
+  // A list replaces the client's (Go: arrays replace): its drops plus the missing ones.
+  std::string& out = *to.out;
+  add_member(out, inject_key(to, drop_field));
+  out += '[';
   bool first = true;
   if (drop)
     for (auto c : *drop) {
-      if (!first) mut_.hc += ',';
-      append_json_string(mut_.hc, c);
+      if (!first) out += ',';
+      append_json_string(out, c);
       first = false;
     }
   if (r_.cap_drop_all) {
-    if (!first) mut_.hc += ',';
-    mut_.hc += "\"ALL\"";
+    if (!first) out += ',';
+    out += "\"ALL\"";
   } else {
     for (int i = 0; i < 64; ++i) {
       uint64_t b = uint64_t{1} << i;
       if (!(missing & b)) continue;
-      if (!first) mut_.hc += ',';
-      append_json_string(mut_.hc, capability_name(b));
+      if (!first) out += ',';
+      append_json_string(out, capability_name(b));
       first = false;
     }
   }
-  mut_.hc += ']';
+  out += ']';
   return std::nullopt;
 }
 
@@ -516,7 +569,7 @@ std::optional<Violation> Checker::container_create() {
   if (auto e = errors()) return e;
   std::optional<std::string_view> u = root.string("User", err_, "");
   if (auto e = errors()) return e;
-  if (auto v = user(u.value_or(""), u.has_value(), "User", true)) return v;
+  if (auto v = user(u.value_or(""), "User", {&mut_.top})) return v;
   if (auto v = labels(root, "Config", true)) return v;
 
   HostConfigView hv = host_config(root, err_);
@@ -565,7 +618,7 @@ std::optional<Violation> Checker::container_create() {
     auto add = hc.strings("CapAdd", err_, H, true);
     auto drop = hc.strings("CapDrop", err_, H, true);
     if (auto e = errors()) return e;
-    if (auto v = caps(add, drop, "HostConfig.", true, top)) return v;
+    if (auto v = caps(add, drop, "HostConfig.", "CapAdd", "CapDrop", {&mut_.hc}, top)) return v;
 
     if (auto ds = hc.structs("Devices", err_, H)) {
       for (const auto& d : *ds) {
@@ -796,7 +849,7 @@ std::optional<Violation> Checker::container_exec() {
   if (auto e = errors()) return e;
   // No user = the container's user, which dockgate cannot see: the rule's default is injected
   // (as on create), so `docker exec` without -u works under a non-root policy.
-  if (auto v = user(u.value_or(""), u.has_value(), "ContainerExec", true)) return v;
+  if (auto v = user(u.value_or(""), "ContainerExec", {&mut_.top})) return v;
   return std::nullopt;
 }
 
@@ -968,16 +1021,26 @@ std::optional<Violation> Checker::service() {
   } else if (images_constrained()) {
     return deny("ContainerSpec.Image: an image is required");
   }
+  // Injected values go into one more TaskTemplate object appended to the spec (a value struct whose
+  // ContainerSpec, Resources and Limits are pointers: Go merges into them, or allocates them when
+  // absent or reset by null). ServiceUpdate replaces the whole spec, so it is treated like create.
+  std::string cs_add, lim_add;  // members for "ContainerSpec":{...} and "Resources":{"Limits":{...}}
+  // Below API 1.41 dockerd drops ContainerSpec.CapabilityAdd/Drop and Limits.Pids (adjustForAPIVersion).
+  const std::string& ver = req_.op().api_version;
+  const bool before_1_41 = api_before(ver, 1, 41);
   std::optional<std::string_view> u = cs.string("User", err_, S);
   if (auto e = errors()) return e;
-  if (auto v = user(u.value_or(""), u.has_value(), "ContainerSpec", false)) return v;
+  if (auto v = user(u.value_or(""), "ContainerSpec", {&cs_add, &cs, S})) return v;
   if (auto ms = cs.structs("Mounts", err_, S))
     if (auto v = mounts(*ms, "ContainerSpec.Mounts")) return v;
   if (auto e = errors()) return e;
   auto add = cs.strings("CapabilityAdd", err_, S);
   auto drop = cs.strings("CapabilityDrop", err_, S);
   if (auto e = errors()) return e;
-  if (auto v = caps(add, drop, "ContainerSpec.Capability", false, false)) return v;
+  if (r_.cap_drop != 0 && before_1_41)
+    return deny("ContainerSpec.CapabilityDrop: this rule requires dropped capabilities, which dockerd ignores below API "
+                "version 1.41 (request: " + ver + ")");
+  if (auto v = caps(add, drop, "ContainerSpec.", "CapabilityAdd", "CapabilityDrop", {&cs_add, &cs, S}, false)) return v;
   if (auto v = sysctls(cs.string_map("Sysctls", err_, S), "ContainerSpec.Sysctls")) return v;
   Struct pv = cs.sub("Privileges", err_, S);
   if (pv.present() && !c_.security.unconfined) {
@@ -1009,21 +1072,53 @@ std::optional<Violation> Checker::service() {
         if (auto v = port("", std::to_string(pub), "EndpointSpec.Ports")) return v;
     }
   }
-  Struct lim = tt.sub("Resources", err_, "TaskTemplate").sub("Limits", err_, "Resources");
+  Struct res = tt.sub("Resources", err_, "TaskTemplate");
+  Struct lim = res.sub("Limits", err_, "Resources");
   if (auto e = errors()) return e;
   const auto& R = c_.resources;
+  const char* L = "TaskTemplate.Resources.Limits";
+  // As on ContainerCreate: above the maximum or explicitly unlimited (negative) is denied; missing
+  // (0, which means unlimited for all three) gets the rule's default, else its maximum.
   auto svc_limit = [&](const config::PolicyLimit& l, std::string_view f) -> std::optional<Violation> {
-    if (!l.max) return std::nullopt;
+    if (!l.max && !l.def) return std::nullopt;
     int64_t v = lim.integer(f, err_, "Limits").value_or(0);
     if (auto e = errors()) return e;
-    if (v <= 0) return deny("TaskTemplate.Resources.Limits." + std::string(f) + " is required (maximum " + std::to_string(*l.max) + ")");
-    if (v > *l.max) return deny("TaskTemplate.Resources.Limits." + std::string(f) + " " + std::to_string(v) + " exceeds the maximum " + std::to_string(*l.max));
+    if (v == 0) {
+      add_member(lim_add, spelled(lim, f, L));
+      lim_add += std::to_string(l.def ? *l.def : *l.max);
+      return std::nullopt;
+    }
+    if (l.max && v < 0)
+      return deny(std::string(L) + "." + std::string(f) + " must not be unlimited (maximum " + std::to_string(*l.max) + ")");
+    if (l.max && v > *l.max)
+      return deny(std::string(L) + "." + std::string(f) + " " + std::to_string(v) + " exceeds the maximum " + std::to_string(*l.max));
     return std::nullopt;
   };
   if (auto v = svc_limit(R.memory, "MemoryBytes")) return v;
   if (auto v = svc_limit(R.cpus, "NanoCPUs")) return v;
+  if ((R.pids_limit.max || R.pids_limit.def) && before_1_41)
+    return deny(std::string(L) + ".Pids: this rule limits processes, which dockerd ignores for services below API version 1.41 "
+                "(request: " + ver + ")");
   if (auto v = svc_limit(R.pids_limit, "Pids")) return v;
   if (auto v = labels(root, "Spec", true)) return v;
+  if (!cs_add.empty() || !lim_add.empty()) {
+    std::string& n = mut_.nested;
+    if (!cs_add.empty()) {
+      add_member(n, spelled(tt, "ContainerSpec", "TaskTemplate"));
+      n += '{';
+      n += cs_add;
+      n += '}';
+    }
+    if (!lim_add.empty()) {
+      add_member(n, spelled(tt, "Resources", "TaskTemplate"));
+      n += '{';
+      append_json_string(n, spelled(res, "Limits", "TaskTemplate.Resources"));
+      n += ":{";
+      n += lim_add;
+      n += "}}";
+    }
+    mut_.nested_key = spelled(root, "TaskTemplate", "");
+  }
   return std::nullopt;
 }
 
@@ -1041,6 +1136,12 @@ std::optional<Violation> Checker::plugin_privileges() {
 }
 
 std::optional<Violation> Checker::run() {
+  auto v = dispatch();
+  if (!v && !spelling_error_.empty()) return deny(spelling_error_, 400);
+  return v;
+}
+
+std::optional<Violation> Checker::dispatch() {
   std::string_view op = req_.op().name;
   if (op == "ContainerCreate") return container_create();
   if (op == "ContainerUpdate") return container_update();
@@ -1105,12 +1206,21 @@ std::string apply_mutation(std::string_view body, const Mutation& mut, bool empt
     }
     if (!mut.labels.empty()) {
       sep();
-      out += "\"Labels\":{";
+      append_json_string(out, mut.labels_key.empty() ? std::string_view("Labels") : std::string_view(mut.labels_key));
+      out += ":{";
       out += mut.labels;
       out += '}';
     }
+    if (!mut.nested.empty()) {
+      sep();
+      append_json_string(out, mut.nested_key);
+      out += ":{";
+      out += mut.nested;
+      out += '}';
+    }
   };
-  const size_t add_size = mut.top.size() + mut.hc.size() + mut.labels.size() + 32;
+  const size_t add_size = mut.top.size() + mut.hc.size() + mut.labels.size() + mut.labels_key.size() +
+                          mut.nested_key.size() + mut.nested.size() + 64;
   std::string out;
   size_t end = body.find_last_not_of(" \t\r\n");
   if (end == std::string_view::npos || body[end] != '}') {

@@ -41,15 +41,23 @@ class RequestView {
 };
 
 // Values injected into the body: JSON members appended to the top-level object (Go: last wins,
-// structs and maps merge), HostConfig members appended as one more "HostConfig" object.
+// structs, non-nil struct pointers and maps merge), HostConfig members appended as one more
+// "HostConfig" object, labels as one more labels map, and one more object for another top-level
+// struct member (ServiceSpec "TaskTemplate"). Member names the client already used are appended in
+// the client's spelling (labels_key, nested_key and the names inside `nested`), so that the body
+// has one spelling per field, which both Go and gojson merge.
 struct Mutation {
   std::string top;  // `"User":"1000"` ... comma-separated
   std::string hc;   // `"Memory":536870912` ...
-  std::string labels;  // `"k":"v"` ... for the top-level "Labels" map
-  bool empty() const { return top.empty() && hc.empty() && labels.empty(); }
+  std::string labels;  // `"k":"v"` ... for the top-level labels map
+  std::string labels_key;  // its member name; empty = "Labels"
+  std::string nested_key;  // e.g. "TaskTemplate"
+  std::string nested;      // its members: `"Resources":{"Limits":{"MemoryBytes":536870912}}` ...
+  bool empty() const { return top.empty() && hc.empty() && labels.empty() && nested.empty(); }
 };
 
-// The injected members, for a message (`"User":"1000", HostConfig "Memory":536870912`), shortened.
+// The injected members, for a message (`"User":"1000", HostConfig "Memory":536870912`,
+// `TaskTemplate "Resources":{...}`), shortened.
 std::string mutation_summary(const Mutation& m);
 
 // Checks a constrained rule that allows the operation. nullopt = fine (mutation may be filled).

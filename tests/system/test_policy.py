@@ -12,6 +12,7 @@
 import json
 import os
 import re
+import secrets
 import socket
 import stat
 import sys
@@ -345,6 +346,104 @@ def test_cp_20mb_denied_shows_message(dockerd, certs, tmp):
     finally:
         _rm(dockerd, name)
         g.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# services: defaults injected into ServiceCreate/ServiceUpdate (the private dockerd in swarm mode)
+
+SERVICE_POLICY = """version: 1
+rules:
+  - name: svc
+    match: {groups: [ci]}
+    allow: [system:read, swarm:read, services:*]
+    capabilities: {drop: [NET_RAW]}
+    resources:
+      memory: {max: 1GiB, default: 256MiB}
+      cpus: {max: 2}
+      pids_limit: {max: 512, default: 128}
+    user: {non_root: true, default: "1000:1000"}
+    labels:
+      inject: {dockgate.owner: "{{identity}}"}
+"""
+
+
+def _service_spec(dockerd, name):
+    return json.loads(dockerd.cli("service", "inspect", name).out)[0]["Spec"]
+
+
+@timeout(170)
+def test_service_create_gets_injected_defaults(dockerd, certs, tmp):
+    """docker service create/update through a rule with resources, user, capabilities and labels:
+    what the CLI leaves out is injected into TaskTemplate (docs/policy.md), as for docker run."""
+    _clients(certs)
+    p = tmp / "services.yaml"
+    p.write_text(SERVICE_POLICY)
+    g = _gate(dockerd, certs, p)
+    name, big = unique("dg-svc"), unique("dg-svc")
+    # Swarm mode makes dockerd create a bridge for its tasks, an interface in the host's namespace
+    # named docker_gwbridge unless that network exists: create it first under a name of our own,
+    # so that a host daemon's docker_gwbridge is never touched, and remove it afterwards.
+    gw = "dggw" + secrets.token_hex(4)
+    dockerd.cli("network", "create", "--driver", "bridge", "--opt", f"com.docker.network.bridge.name={gw}",
+                "--opt", "com.docker.network.bridge.enable_icc=false",
+                "--opt", "com.docker.network.bridge.enable_ip_masquerade=false", "docker_gwbridge")
+    try:
+        dockerd.cli("swarm", "init", "--advertise-addr", "127.0.0.1", timeout=60)
+        d = lambda *a, **k: g.docker(*a, client="runner-1", **k)  # noqa: E731
+        d("service", "create", "--detach", "--no-resolve-image", "--name", name, IMAGE, "sleep", "300", timeout=60)
+        for spec in (_service_spec(dockerd, name), json.loads(d("service", "inspect", name).out)[0]["Spec"]):
+            tt = spec["TaskTemplate"]
+            assert tt["Resources"]["Limits"] == {"MemoryBytes": 256 << 20, "NanoCPUs": 2_000_000_000, "Pids": 128}, tt
+            cs = tt["ContainerSpec"]
+            assert cs["Image"] == IMAGE and cs["Args"] == ["sleep", "300"], cs
+            assert cs["User"] == "1000:1000", cs
+            assert cs["CapabilityDrop"] == ["NET_RAW"], cs
+            assert spec["Labels"] == {"dockgate.owner": "runner-1"}, spec["Labels"]
+        _show([f"service spec as stored: {json.dumps(_service_spec(dockerd, name)['TaskTemplate'])}"])
+        # and the task's container really runs with them
+        def task():
+            for cid in dockerd.cli("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={name}").out.split():
+                c = _inspect(dockerd, cid)
+                if c["State"]["Running"]:
+                    return c
+            return None
+        c = harness.wait_until(task, timeout=60, interval=0.5, what="the service's task container to run")
+        hc = c["HostConfig"]
+        assert (hc["Memory"], hc["NanoCpus"], hc["PidsLimit"]) == (256 << 20, 2_000_000_000, 128), hc
+        assert hc["CapDrop"] == ["NET_RAW"], hc
+        assert dockerd.cli("exec", c["Id"], "id", "-u").out == "1000\n"
+
+        # above the maximum: denied with the reason, nothing created
+        r = d("service", "create", "--detach", "--no-resolve-image", "--name", big, "--limit-memory", "2g",
+              IMAGE, "true", check=False, timeout=60)
+        _denied(r, "svc", "TaskTemplate.Resources.Limits.MemoryBytes 2147483648 exceeds the maximum")
+        r = d("service", "create", "--detach", "--no-resolve-image", "--name", big, "--user", "0", IMAGE, "true",
+              check=False, timeout=60)
+        _denied(r, "svc", "running as root")
+        assert dockerd.cli("service", "ls", "-q", "--filter", f"name={big}").out.strip() == ""
+
+        # ServiceUpdate sends the whole spec back: the client's change applies, the rest stays
+        d("service", "update", "--detach", "--limit-cpu", "0.5", name, timeout=60)
+        lim = _service_spec(dockerd, name)["TaskTemplate"]["Resources"]["Limits"]
+        assert lim == {"MemoryBytes": 256 << 20, "NanoCPUs": 500_000_000, "Pids": 128}, lim
+        # 0 = unlimited (the CLI omits it): the default comes back
+        d("service", "update", "--detach", "--limit-pids", "0", name, timeout=60)
+        assert _service_spec(dockerd, name)["TaskTemplate"]["Resources"]["Limits"]["Pids"] == 128
+        r = d("service", "update", "--detach", "--limit-pids", "4096", name, check=False, timeout=60)
+        _denied(r, "svc", "TaskTemplate.Resources.Limits.Pids 4096 exceeds the maximum 512")
+        d("service", "rm", name, timeout=60)
+    finally:
+        # leave swarm mode whatever happened, so that the other tests see a plain dockerd
+        dockerd.cli("service", "rm", name, big, check=False, timeout=60)
+        try:
+            harness.wait_until(lambda: not dockerd.cli("ps", "-aq", "--filter", "label=com.docker.swarm.service.name",
+                                                       check=False).out.strip(),
+                               timeout=30, what="the service's task containers to go")
+        finally:
+            dockerd.cli("swarm", "leave", "--force", check=False, timeout=60)
+            dockerd.cli("network", "rm", "docker_gwbridge", check=False, timeout=60)
+            g.stop()
+        assert not os.path.exists(f"/sys/class/net/{gw}"), f"bridge {gw} left behind"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -497,3 +497,255 @@ rules:
   auto d = b("memory=1073741825");
   CHECK(d.reason.find("memory exceeds the maximum 1073741824") != std::string::npos);
 }
+
+namespace {
+
+const char* kServiceRules = R"(
+version: 1
+rules:
+  - name: svc
+    match: {groups: [dev]}
+    allow: [services:*]
+    capabilities: {drop: [NET_RAW]}
+    resources:
+      memory: {max: 1GiB, default: 256MiB}
+      cpus: {max: 2}
+      pids_limit: {max: 100, default: 50}
+    user: {non_root: true, default: "1000"}
+    labels:
+      inject: {dockgate.owner: "{{identity}}"}
+)";
+
+Decision svc(const std::string& body, const std::string& target = "/v1.41/services/create") {
+  static auto p = load(kServiceRules);
+  return decide(*p, who("dev1", {"dev"}), "POST", target, body);
+}
+
+// What dockerd's decoder makes of a forwarded spec, read back with gojson (Go's rules: the
+// TaskTemplate objects merge, the ContainerSpec/Resources/Limits pointers are reused, last scalar wins).
+struct SpecView {
+  std::string image, user;
+  std::vector<std::string> cap_drop;
+  int64_t memory = 0, cpus = 0, pids = 0, reservation = 0;
+  std::string owner, team;
+  std::string error;
+};
+
+SpecView read_spec(const std::string& body) {
+  SpecView out;
+  gojson::Doc doc;
+  out.error = doc.parse(body);
+  if (!out.error.empty()) return out;
+  gojson::Struct root(gojson::obj_of(doc.root()));
+  gojson::Errors e;
+  auto tt = root.sub("TaskTemplate", e, "", false);
+  auto cs = tt.sub("ContainerSpec", e, "TaskTemplate");
+  out.image = std::string(cs.string("Image", e, "").value_or(""));
+  out.user = std::string(cs.string("User", e, "").value_or(""));
+  if (auto d = cs.strings("CapabilityDrop", e, ""))
+    for (auto c : *d) out.cap_drop.emplace_back(c);
+  auto res = tt.sub("Resources", e, "TaskTemplate");
+  auto lim = res.sub("Limits", e, "Resources");
+  out.memory = lim.integer("MemoryBytes", e, "").value_or(0);
+  out.cpus = lim.integer("NanoCPUs", e, "").value_or(0);
+  out.pids = lim.integer("Pids", e, "").value_or(0);
+  out.reservation = res.sub("Reservations", e, "Resources").integer("MemoryBytes", e, "").value_or(0);
+  if (auto l = root.string_map("Labels", e, ""))
+    for (auto& [k, v] : *l) {
+      if (k == "dockgate.owner") out.owner = std::string(v);
+      if (k == "team") out.team = std::string(v);
+    }
+  out.error = e.first;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("services: limits, user, CapabilityDrop and labels injected like on ContainerCreate") {
+  auto d = svc(R"({"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"busybox"}}})");
+  REQUIRE_MESSAGE(d.allow, d.message());
+  REQUIRE(d.body);
+  CHECK(d.body->ends_with(
+      R"(,"Labels":{"dockgate.owner":"dev1"},"TaskTemplate":{"ContainerSpec":{"User":"1000","CapabilityDrop":["NET_RAW"]},)"
+      R"("Resources":{"Limits":{"MemoryBytes":268435456,"NanoCPUs":2000000000,"Pids":50}}}})"));
+  auto s = read_spec(*d.body);
+  CHECK(s.error == "");
+  CHECK(s.image == "busybox");  // the client's ContainerSpec is merged into, not replaced
+  CHECK(s.user == "1000");
+  CHECK(s.cap_drop == std::vector<std::string>{"NET_RAW"});
+  CHECK(s.memory == 256 << 20);          // default
+  CHECK(s.cpus == 2000000000);           // no default: the maximum
+  CHECK(s.pids == 50);
+  CHECK(s.owner == "dev1");
+
+  // what the client set within the maximum is kept; the rest is added into its Resources/Limits
+  d = svc(R"({"TaskTemplate":{"ContainerSpec":{"Image":"busybox","User":"1234","CapabilityDrop":["MKNOD"]},)"
+          R"("Resources":{"Limits":{"MemoryBytes":1048576},"Reservations":{"MemoryBytes":4096}}},)"
+          R"("Labels":{"team":"a","dockgate.owner":"root"}})");
+  REQUIRE_MESSAGE(d.allow, d.message());
+  s = read_spec(*d.body);
+  CHECK(s.error == "");
+  CHECK(s.user == "1234");
+  CHECK(s.cap_drop == std::vector<std::string>{"MKNOD", "NET_RAW"});  // arrays replace: the whole list
+  CHECK(s.memory == 1048576);
+  CHECK(s.cpus == 2000000000);
+  CHECK(s.pids == 50);
+  CHECK(s.reservation == 4096);
+  CHECK(s.team == "a");
+  CHECK(s.owner == "dev1");  // the injected owner wins over a spoofed one
+  CHECK(d.body->find(R"("MemoryBytes":268435456)") == std::string::npos);
+
+  // nothing to add: forwarded unchanged except for the labels
+  d = svc(R"({"TaskTemplate":{"ContainerSpec":{"Image":"busybox","User":"1000","CapabilityDrop":["ALL"]},)"
+          R"("Resources":{"Limits":{"MemoryBytes":1,"NanoCPUs":1,"Pids":1}}}})");
+  REQUIRE_MESSAGE(d.allow, d.message());
+  CHECK(d.body->find("TaskTemplate", 3) == std::string::npos);
+  CHECK(d.body->ends_with(R"(}}},"Labels":{"dockgate.owner":"dev1"}})"));
+
+  // "Resources":null (Go: nil pointer) and a Limits reset by null: everything injected, new objects
+  for (const char* b : {R"({"TaskTemplate":{"ContainerSpec":{"Image":"busybox"},"Resources":null}})",
+                        R"({"TaskTemplate":{"ContainerSpec":{"Image":"busybox"},"Resources":{"Limits":{"MemoryBytes":5}}},)"
+                        R"("TaskTemplate":{"Resources":{"Limits":null}}})",
+                        R"({"TaskTemplate":null,"Labels":null})"}) {
+    d = svc(b);
+    REQUIRE_MESSAGE(d.allow, b, d.message());
+    s = read_spec(*d.body);
+    CHECK_MESSAGE(s.error == "", b);
+    CHECK_MESSAGE(s.memory == 256 << 20, b);
+    CHECK(s.cpus == 2000000000);
+    CHECK(s.pids == 50);
+    CHECK(s.user == "1000");
+    CHECK(s.owner == "dev1");
+  }
+}
+
+TEST_CASE("services: above the maximum, unlimited, root and old API versions are denied") {
+  auto lim = [](const std::string& limits) {
+    return svc(R"({"TaskTemplate":{"ContainerSpec":{"Image":"busybox"},"Resources":{"Limits":{)" + limits + "}}}}");
+  };
+  auto d = lim(R"("MemoryBytes":2147483648)");
+  CHECK(!d.allow);
+  CHECK(d.reason == "TaskTemplate.Resources.Limits.MemoryBytes 2147483648 exceeds the maximum 1073741824");
+  d = lim(R"("NanoCPUs":-1)");
+  CHECK(!d.allow);
+  CHECK(d.reason == "TaskTemplate.Resources.Limits.NanoCPUs must not be unlimited (maximum 2000000000)");
+  CHECK(!lim(R"("Pids":-1)").allow);
+  CHECK(!lim(R"("Pids":101)").allow);
+  CHECK(!lim(R"("MemoryBytes":"1")").allow);
+  CHECK(lim(R"("MemoryBytes":2147483648,"MemoryBytes":1073741824)").allow);  // last wins
+  CHECK(!lim(R"("MemoryBytes":1073741824,"memoryBytes":2147483648)").allow);  // ambiguous
+  d = svc(R"({"TaskTemplate":{"ContainerSpec":{"Image":"busybox","User":"0"}}})");
+  CHECK(!d.allow);
+  CHECK(d.reason.find("running as root") != std::string::npos);
+  d = svc(R"({"TaskTemplate":{"ContainerSpec":{"Image":"busybox","CapabilityAdd":["NET_ADMIN"]}}})");
+  CHECK(!d.allow);
+  CHECK(d.reason == "ContainerSpec.CapabilityAdd: capability NET_ADMIN is not allowed");
+  // below 1.41 dockerd drops CapabilityDrop and Limits.Pids: what the rule requires cannot be enforced
+  const std::string ok = R"({"TaskTemplate":{"ContainerSpec":{"Image":"busybox","CapabilityDrop":["NET_RAW"]},)"
+                         R"("Resources":{"Limits":{"Pids":10}}}})";
+  CHECK(svc(ok, "/v1.41/services/create").allow);
+  CHECK(svc(ok, "/services/create").allow);  // unversioned: the daemon's own version
+  d = svc(ok, "/v1.40/services/create");
+  CHECK(!d.allow);
+  CHECK(d.reason.find("ContainerSpec.CapabilityDrop: this rule requires dropped capabilities, which dockerd ignores below API "
+                      "version 1.41 (request: 1.40)") == 0);
+  auto p = load(R"(
+version: 1
+rules:
+  - name: svc
+    allow: [services:*]
+    resources: {memory: {max: 1GiB}, pids_limit: {max: 100}}
+)");
+  d = decide(*p, who("u"), "POST", "/v1.40/services/create", ok);
+  CHECK(!d.allow);
+  CHECK(d.reason.find("TaskTemplate.Resources.Limits.Pids: this rule limits processes") == 0);
+  auto q = load(R"(
+version: 1
+rules:
+  - name: svc
+    allow: [services:*]
+    resources: {memory: {max: 1GiB}}
+)");
+  d = decide(*q, who("u"), "POST", "/v1.40/services/create", ok);
+  REQUIRE_MESSAGE(d.allow, d.message());
+  CHECK(read_spec(*d.body).memory == 1 << 30);
+}
+
+TEST_CASE("services: ServiceUpdate replaces the spec, so it gets the same defaults") {
+  auto d = svc(R"({"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"busybox"},"Resources":{"Limits":{},"Reservations":{}}},)"
+               R"("Mode":{"Replicated":{"Replicas":1}}})",
+               "/v1.41/services/x/update?version=3");
+  REQUIRE_MESSAGE(d.allow, d.message());
+  auto s = read_spec(*d.body);
+  CHECK(s.error == "");
+  CHECK(s.memory == 256 << 20);
+  CHECK(s.cpus == 2000000000);
+  CHECK(s.pids == 50);
+  CHECK(s.user == "1000");
+  CHECK(!svc(R"({"TaskTemplate":{"ContainerSpec":{"Image":"busybox"},"Resources":{"Limits":{"MemoryBytes":4294967296}}}})",
+             "/v1.41/services/x/update?version=3").allow);
+}
+
+TEST_CASE("services: injected members use the client's spelling of each field") {
+  // Go matches names case-insensitively: "taskTemplate" and an appended "TaskTemplate" would both
+  // land in TaskTemplate and merge, but the body would name one field two ways (which gojson refuses
+  // from clients). The injection is appended under the client's own names instead: one spelling,
+  // the same merge, and gojson reads it back without an error.
+  auto d = svc(R"({"taskTemplate":{"containerSpec":{"image":"busybox","user":""},"resources":{"limits":{"memoryBytes":0,"pids":7}}},)"
+               R"("labels":{"team":"b"}})");
+  REQUIRE_MESSAGE(d.allow, d.message());
+  CHECK(d.body->ends_with(
+      R"(,"labels":{"dockgate.owner":"dev1"},"taskTemplate":{"containerSpec":{"user":"1000","CapabilityDrop":["NET_RAW"]},)"
+      R"("resources":{"limits":{"memoryBytes":268435456,"NanoCPUs":2000000000}}}})"));
+  auto s = read_spec(*d.body);
+  CHECK(s.error == "");
+  CHECK(s.image == "busybox");
+  CHECK(s.user == "1000");
+  CHECK(s.cap_drop == std::vector<std::string>{"NET_RAW"});
+  CHECK(s.memory == 256 << 20);
+  CHECK(s.cpus == 2000000000);
+  CHECK(s.pids == 7);
+  CHECK(s.team == "b");
+  CHECK(s.owner == "dev1");
+  // the Unicode folds Go accepts (K U+212A, ſ U+017F) are kept as sent
+  d = svc("{\"Tas\xE2\x84\xAATemplate\":{\"ContainerSpec\":{\"Image\":\"busybox\"},\"Re\xC5\xBFources\":{\"Limits\":{}}}}");
+  REQUIRE_MESSAGE(d.allow, d.message());
+  CHECK(d.body->find(",\"Tas\xE2\x84\xAATemplate\":{\"ContainerSpec\":{\"User\":\"1000\"") != std::string::npos);
+  CHECK(d.body->find("\"Re\xC5\xBFources\":{\"Limits\":{\"MemoryBytes\"") != std::string::npos);
+  s = read_spec(*d.body);
+  CHECK(s.error == "");
+  CHECK(s.memory == 256 << 20);
+  // two spellings of a field the rule must add to (same value, so gojson let them through): no
+  // name for the injected member is unambiguous -> 400
+  for (const char* b : {R"({"TaskTemplate":{"ContainerSpec":{"Image":"busybox"}},"taskTemplate":{"ContainerSpec":{"Image":"busybox"}}})",
+                        R"({"TaskTemplate":{"ContainerSpec":{"Image":"busybox","User":"","user":""}}})",
+                        R"({"TaskTemplate":{"ContainerSpec":{"Image":"busybox"}},"Labels":{},"labels":{}})"}) {
+    d = svc(b);
+    CHECK_MESSAGE(!d.allow, b);
+    CHECK(d.status == 400);
+    CHECK_MESSAGE(d.reason.find("ambiguous JSON: ") == 0, d.reason);
+  }
+  CHECK(svc(R"({"TaskTemplate":{"ContainerSpec":{"Image":"busybox"}},"taskTemplate":{"ContainerSpec":{"Image":"other"}}})").status == 400);
+}
+
+TEST_CASE("services: only the first allowing rule injects; a later rule needing its defaults denies") {
+  auto p = load(R"(
+version: 1
+rules:
+  - name: images
+    allow: [services:*]
+    images: {allow: ["busybox"]}
+  - name: limits
+    allow: [ServiceCreate]
+    resources: {memory: {max: 1GiB, default: 256MiB}}
+)");
+  auto d = decide(*p, who("u"), "POST", "/v1.41/services/create", R"({"TaskTemplate":{"ContainerSpec":{"Image":"busybox"}}})");
+  CHECK(!d.allow);
+  CHECK(d.rule == "limits");
+  CHECK(d.reason.find(R"(changes (TaskTemplate "Resources":{"Limits":{"MemoryBytes":268435456}}))") != std::string::npos);
+  CHECK(d.reason.find(R"(rule "images" allowed it first)") != std::string::npos);
+  d = decide(*p, who("u"), "POST", "/v1.41/services/create",
+             R"({"TaskTemplate":{"ContainerSpec":{"Image":"busybox"},"Resources":{"Limits":{"MemoryBytes":1024}}}})");
+  CHECK(d.allow);
+  CHECK(!d.body);
+}
