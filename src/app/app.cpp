@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -65,6 +66,22 @@ bool same_listeners(const config::Config& a, const config::Config& b) {
     if (x.address.text != y.address.text || x.name != y.name || x.tls.has_value() != y.tls.has_value()) return false;
   }
   return a.upstream.address.text == b.upstream.address.text;
+}
+
+// libuv's thread pool is one per process, shared by every worker loop, and sized once (from
+// UV_THREADPOOL_SIZE) when first used. dockgate queues only basic-auth password checks there (see
+// docs/architecture.md). libuv's default of 4 threads would let fewer hashes run at once than the
+// workers could when each hashed on its own loop, so unless the environment says otherwise the
+// pool gets one thread per worker, at least 4. Returns the size in effect. Call before any thread
+// starts and before the first uv_queue_work.
+unsigned size_threadpool(unsigned workers) {
+  if (const char* env = std::getenv("UV_THREADPOOL_SIZE"); env && *env) {
+    unsigned long v = std::strtoul(env, nullptr, 10);
+    return static_cast<unsigned>(std::clamp<unsigned long>(v, 1, 1024));  // as libuv reads it
+  }
+  const unsigned n = std::clamp(workers, 4u, 1024u);
+  setenv("UV_THREADPOOL_SIZE", std::to_string(n).c_str(), 0);
+  return n;
 }
 
 // One event loop with its Server. Worker 0 runs on the main thread (which also owns the
@@ -234,6 +251,7 @@ int serve(const Options& opt) {
   std::signal(SIGPIPE, SIG_IGN);
 
   unsigned n = cfg.workers == 0 ? std::max(1u, std::thread::hardware_concurrency()) : cfg.workers;
+  const unsigned pool_threads = size_threadpool(n);
   std::vector<std::unique_ptr<Worker>> workers;
   auto failures = std::make_shared<auth::FailureTracker>();
   for (unsigned i = 0; i < n; ++i) {
@@ -253,6 +271,7 @@ int serve(const Options& opt) {
     for (const auto& b : workers[0]->server().bound_addresses()) bound += (bound.empty() ? "" : " ") + b;
     line.str("listeners", bound);
     line.num("workers", n);
+    line.num("threadpool", pool_threads);
     line.num("pid", static_cast<int64_t>(uv_os_getpid()));
     line.emit();
     log::flush();

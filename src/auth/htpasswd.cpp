@@ -85,15 +85,21 @@ bool hash_kind_accepted(HashKind k) {
 bool crypt_matches(std::string_view password, const std::string& hash) {
   // crypt_r needs a NUL-terminated password; a NUL inside would silently truncate it.
   if (password.find('\0') != std::string_view::npos) return false;
-  const std::string pw(password);
+  std::string pw(password);
   // crypt_data is ~32 KiB: heap, zero-initialised as libcrypt asks before first use.
   auto data = std::make_unique<crypt_data>();
   const char* out = crypt_r(pw.c_str(), hash.c_str(), data.get());
   // libcrypt signals failure with NULL or a string starting with '*' (never a valid hash).
-  if (!out || out[0] == '*') return false;
-  const size_t n = std::strlen(out);
-  if (n != hash.size()) return false;
-  return CRYPTO_memcmp(out, hash.data(), n) == 0;
+  bool match = false;
+  if (out && out[0] != '*') {
+    const size_t n = std::strlen(out);
+    match = n == hash.size() && CRYPTO_memcmp(out, hash.data(), n) == 0;
+  }
+  // The copy of the password and libcrypt's scratch state (which held it) are not left behind in
+  // freed memory.
+  OPENSSL_cleanse(pw.data(), pw.size());
+  OPENSSL_cleanse(data.get(), sizeof(crypt_data));
+  return match;
 }
 
 Result<Htpasswd> Htpasswd::load(const std::string& path) {
@@ -159,14 +165,20 @@ Result<Htpasswd> Htpasswd::parse(std::string_view text, const std::string& file_
 
 bool Htpasswd::contains(std::string_view user) const { return users_.find(user) != users_.end(); }
 
-bool Htpasswd::verify(std::string_view user, std::string_view password) const {
+const std::string* Htpasswd::hash_to_check(std::string_view user, bool* known) const {
   auto it = users_.find(user);
-  if (it == users_.end()) {
-    // Spend the same work as a real check (same scheme and cost as the first entry).
-    if (!users_.empty()) (void)crypt_matches(password, users_.begin()->second);
-    return false;
-  }
-  return crypt_matches(password, it->second);
+  *known = it != users_.end();
+  if (*known) return &it->second;
+  // Spend the same work as a real check (same scheme and cost as the first entry).
+  return users_.empty() ? nullptr : &users_.begin()->second;
+}
+
+bool Htpasswd::verify(std::string_view user, std::string_view password) const {
+  bool known = false;
+  const std::string* hash = hash_to_check(user, &known);
+  if (!hash) return false;
+  const bool match = crypt_matches(password, *hash);
+  return known && match;
 }
 
 }  // namespace dg::auth

@@ -40,6 +40,12 @@ class Htpasswd {
   // response time does not tell which user names exist.
   bool verify(std::string_view user, std::string_view password) const;
 
+  // The hash a password for `user` is checked against, for doing verify() elsewhere (another
+  // thread): the user's own, or for an unknown user (*known = false) a stand-in of the same scheme
+  // and cost (the first entry's), which must be computed and then ignored. nullptr when the file
+  // has no users (nothing to spend the work on).
+  const std::string* hash_to_check(std::string_view user, bool* known) const;
+
  private:
   std::map<std::string, std::string, std::less<>> users_;  // user -> hash
 };

@@ -196,13 +196,54 @@ std::string iso_time(int64_t t) {
 // ---------------------------------------------------------------- authenticator
 
 // How long a verified user:password stays cached. The docker CLI sends the Authorization header on
-// every request (HEAD /_ping first), so without a cache every request would cost one bcrypt on
-// the event loop. Trade-off: a password removed from the htpasswd file keeps working until the
+// every request (HEAD /_ping first), so without a cache every request would cost one bcrypt (on
+// the thread pool: a PasswordCheck) and a thread hop; a cached one is answered on the loop. Trade-off: a password removed from the htpasswd file keeps working until the
 // next reload (a reload builds a new Authenticator, so a new, empty cache) and at most this long.
 constexpr auto kCacheTtl = std::chrono::minutes(5);
 constexpr size_t kCacheMax = 4096;
 
-class AuthenticatorImpl final : public Authenticator {
+class AuthenticatorImpl;
+
+// Basic credentials not in the cache: the hash runs wherever run() is called (the proxy: libuv's
+// thread pool), the rest of the decision in finish() (the loop thread).
+class BasicCheck final : public PasswordCheck {
+ public:
+  BasicCheck(std::shared_ptr<const AuthenticatorImpl> auth, std::string decoded, size_t colon, std::string hash, bool known,
+             const Digest& key, std::string client, std::string listener, bool basic_listed)
+      : auth_(std::move(auth)),
+        decoded_(std::move(decoded)),
+        colon_(colon),
+        hash_(std::move(hash)),
+        known_(known),
+        key_(key),
+        client_(std::move(client)),
+        listener_(std::move(listener)),
+        basic_listed_(basic_listed) {}
+  ~BasicCheck() override { OPENSSL_cleanse(decoded_.data(), decoded_.size()); }
+
+  void run() noexcept override {
+    const bool match = crypt_matches(std::string_view(decoded_).substr(colon_ + 1), hash_);
+    matched_ = known_ && match;
+    // Only the user name is needed from here on.
+    OPENSSL_cleanse(decoded_.data() + colon_, decoded_.size() - colon_);
+    decoded_.resize(colon_);
+  }
+  Outcome finish(FailureTracker& failures) override;
+
+ private:
+  std::shared_ptr<const AuthenticatorImpl> auth_;
+  std::string decoded_;  // user:password as the client sent it; the password is cleansed after run()
+  size_t colon_;
+  std::string hash_;     // the user's hash, or the stand-in for an unknown user
+  bool known_;
+  Digest key_;           // cache key
+  std::string client_;   // client_key()
+  std::string listener_;
+  bool basic_listed_;
+  bool matched_ = false;
+};
+
+class AuthenticatorImpl final : public Authenticator, public std::enable_shared_from_this<AuthenticatorImpl> {
  public:
   AuthenticatorImpl(const config::Identities& ids, std::optional<Htpasswd> htpasswd, std::shared_ptr<const TokenStore> file_tokens,
                     std::shared_ptr<const TokenStore> issued)
@@ -213,6 +254,15 @@ class AuthenticatorImpl final : public Authenticator {
 
   Outcome authenticate(const ConnectionFacts& conn, const std::vector<AuthMethod>& methods, const http::RequestHead& head,
                        FailureTracker& failures) const override;
+
+  // guess: the client presented a credential that did not verify; it counts towards back-off.
+  Outcome deny(std::string reason, std::string detail, std::string user, bool guess, bool basic_listed, const std::string& client,
+               FailureTracker& failures) const;
+  void remember(const Digest& key) const { basic_remember(key); }
+  static Outcome allow(AuthMethod m, std::string name, std::vector<std::string> groups, const std::string& listener);
+  // The end of a basic check, from the cache or after the hash (BasicCheck::finish).
+  Outcome basic_result(bool matched, const std::string& user, bool known, const std::string& client, const std::string& listener,
+                       bool basic_listed, FailureTracker& failures) const;
 
  private:
   bool basic_cached(const Digest& key) const;
@@ -252,29 +302,56 @@ void AuthenticatorImpl::basic_remember(const Digest& key) const {
   cache_[key] = now + kCacheTtl;
 }
 
+Outcome AuthenticatorImpl::deny(std::string reason, std::string detail, std::string user, bool guess, bool basic_listed,
+                                const std::string& client, FailureTracker& failures) const {
+  Outcome o;
+  o.reason = std::move(reason);
+  o.detail = std::move(detail);
+  o.user = std::move(user);
+  if (basic_listed) o.challenge.push_back({"WWW-Authenticate", "Basic realm=\"" + ids_.basic.realm + "\""});
+  if (guess) o.delay_ms = failures.failed(client, o.user);
+  return o;
+}
+
+Outcome AuthenticatorImpl::allow(AuthMethod m, std::string name, std::vector<std::string> groups, const std::string& listener) {
+  Outcome o;
+  o.ok = true;
+  o.identity.name = std::move(name);
+  o.identity.groups = std::move(groups);
+  o.identity.method = m;
+  o.identity.listener = listener;
+  return o;
+}
+
+Outcome AuthenticatorImpl::basic_result(bool matched, const std::string& user, bool known, const std::string& client,
+                                        const std::string& listener, bool basic_listed, FailureTracker& failures) const {
+  if (!matched) {
+    return deny("basic: wrong user name or password",
+                known ? "basic: wrong password for user \"" + loggable(user) + "\"" : "basic: unknown user \"" + loggable(user) + "\"",
+                loggable(user), true, basic_listed, client, failures);
+  }
+  failures.succeeded(client, user);
+  std::vector<std::string> groups;
+  if (auto it = ids_.basic.groups.find(user); it != ids_.basic.groups.end()) groups = it->second;
+  return allow(AuthMethod::Basic, user, groups, listener);
+}
+
+Outcome BasicCheck::finish(FailureTracker& failures) {
+  const std::string user = decoded_.substr(0, colon_);
+  if (matched_) auth_->remember(key_);
+  return auth_->basic_result(matched_, user, known_, client_, listener_, basic_listed_, failures);
+}
+
 Outcome AuthenticatorImpl::authenticate(const ConnectionFacts& conn, const std::vector<AuthMethod>& methods,
                                         const http::RequestHead& head, FailureTracker& failures) const {
   const bool basic_listed = std::find(methods.begin(), methods.end(), AuthMethod::Basic) != methods.end();
   const std::string client = client_key(conn);
 
-  // guess: the client presented a credential that did not verify; it counts towards back-off.
   auto deny = [&](std::string reason, std::string detail, std::string user, bool guess) {
-    Outcome o;
-    o.reason = std::move(reason);
-    o.detail = std::move(detail);
-    o.user = std::move(user);
-    if (basic_listed) o.challenge.push_back({"WWW-Authenticate", "Basic realm=\"" + ids_.basic.realm + "\""});
-    if (guess) o.delay_ms = failures.failed(client, o.user);
-    return o;
+    return this->deny(std::move(reason), std::move(detail), std::move(user), guess, basic_listed, client, failures);
   };
   auto allow = [&](AuthMethod m, std::string name, std::vector<std::string> groups) {
-    Outcome o;
-    o.ok = true;
-    o.identity.name = std::move(name);
-    o.identity.groups = std::move(groups);
-    o.identity.method = m;
-    o.identity.listener = conn.listener;
-    return o;
+    return AuthenticatorImpl::allow(m, std::move(name), std::move(groups), conn.listener);
   };
 
   const http::Header* authz = nullptr;
@@ -328,22 +405,23 @@ Outcome AuthenticatorImpl::authenticate(const ConnectionFacts& conn, const std::
         keyed += *decoded;
         const Digest key = sha256(keyed);
         OPENSSL_cleanse(keyed.data(), keyed.size());
-        bool good = basic_cached(key);
-        if (!good) {
-          good = htpasswd_->verify(user, std::string_view(*decoded).substr(colon + 1));
-          if (good) basic_remember(key);
+        if (basic_cached(key)) {
+          OPENSSL_cleanse(decoded->data(), decoded->size());
+          return basic_result(true, user, true, client, conn.listener, basic_listed, failures);
         }
-        OPENSSL_cleanse(decoded->data(), decoded->size());
-        if (!good) {
-          const bool known = htpasswd_->contains(user);
-          return deny("basic: wrong user name or password",
-                      known ? "basic: wrong password for user \"" + loggable(user) + "\"" : "basic: unknown user \"" + loggable(user) + "\"",
-                      loggable(user), true);
+        bool known = false;
+        const std::string* hash = htpasswd_->hash_to_check(user, &known);
+        if (!hash) {  // an empty file: no user to spend the work on
+          OPENSSL_cleanse(decoded->data(), decoded->size());
+          return basic_result(false, user, false, client, conn.listener, basic_listed, failures);
         }
-        failures.succeeded(client, user);
-        std::vector<std::string> groups;
-        if (auto it = ids_.basic.groups.find(user); it != ids_.basic.groups.end()) groups = it->second;
-        return allow(m, user, groups);
+        // Not cached: the hash is computed off the loop (PasswordCheck); the check takes the
+        // decoded credentials (and cleanses them).
+        Outcome o;
+        o.check = std::make_unique<BasicCheck>(shared_from_this(), std::move(*decoded), colon, *hash, known, key, client,
+                                               conn.listener, basic_listed);
+        OPENSSL_cleanse(decoded->data(), decoded->capacity());  // what a short (in-place) string left behind
+        return o;
       }
       case AuthMethod::Bearer: {
         if (!authz || !iequals(scheme, "Bearer")) break;
@@ -377,6 +455,15 @@ Outcome AuthenticatorImpl::authenticate(const ConnectionFacts& conn, const std::
 }
 
 }  // namespace
+
+Outcome Authenticator::authenticate_blocking(const ConnectionFacts& conn, const std::vector<AuthMethod>& methods,
+                                             const http::RequestHead& head, FailureTracker& failures) const {
+  Outcome o = authenticate(conn, methods, head, failures);
+  if (!o.check) return o;
+  std::unique_ptr<PasswordCheck> check = std::move(o.check);
+  check->run();
+  return check->finish(failures);
+}
 
 Result<std::shared_ptr<const Authenticator>> Authenticator::create(const config::Config& cfg, std::shared_ptr<const TokenStore> issued) {
   std::string errors;

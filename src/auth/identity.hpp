@@ -38,7 +38,30 @@ struct ConnectionFacts {
   uint32_t uid = 0, gid = 0, pid = 0;
 };
 
+struct Outcome;
+class FailureTracker;
+
+// A password check taken off the event loop. authenticate() returns one (Outcome::check) instead
+// of an answer when basic credentials are not in its cache of recently verified ones: the hash
+// (bcrypt, yescrypt, sha512crypt: 10-300 ms) must not run on the loop thread.
+//   run()     the slow part: crypt_r and a constant-time compare over the job's own copies (hash
+//             setting, password); it touches nothing else, so it may run on any thread (libuv's
+//             thread pool). It cleanses the password bytes when done.
+//   finish()  the answer, as authenticate() would have given it: on success the credentials are
+//             cached and the client's failures forgotten; on failure the same reason, detail and
+//             back-off delay (FailureTracker). Call it once, after run(), on any one thread.
+// A check that is dropped without finish() (connection gone) changes nothing; its destructor
+// cleanses the password. It keeps the Authenticator it came from alive.
+class PasswordCheck {
+ public:
+  virtual ~PasswordCheck() = default;
+  virtual void run() noexcept = 0;
+  virtual Outcome finish(FailureTracker& failures) = 0;
+};
+
 struct Outcome {
+  std::unique_ptr<PasswordCheck> check;   // set: no answer yet (ok is false): run the check, then
+                                          // take check->finish()'s Outcome instead of this one
   bool ok = false;
   Identity identity;                      // when ok
   std::string reason;                     // when !ok: logged, and (generic) shown to the client
@@ -52,7 +75,6 @@ struct Outcome {
 // One immutable snapshot of every identity source (htpasswd, tokens, peer and certificate
 // mappings), built from the configuration at start and on SIGHUP. Failure tracking for back-off
 // lives in a separate object that survives reloads.
-class FailureTracker;
 
 // The key FailureTracker counts a client under: "uid:N" on unix listeners with peer credentials,
 // else the remote address without its (ephemeral) port.
@@ -68,8 +90,14 @@ class Authenticator {
 
   // methods: the listener's ordered list. The first method whose credentials are present and
   // valid wins; credentials present but wrong = denied (no fall-through to anonymous).
+  // Never blocks: basic credentials that need a hash computation come back as Outcome::check.
   virtual Outcome authenticate(const ConnectionFacts& conn, const std::vector<AuthMethod>& methods,
                                const http::RequestHead& head, FailureTracker& failures) const = 0;
+
+  // authenticate() and, when it returns a check, the check run on the calling thread (blocks for
+  // the hash). For tests and tools; the proxy runs checks on libuv's thread pool.
+  Outcome authenticate_blocking(const ConnectionFacts& conn, const std::vector<AuthMethod>& methods,
+                                const http::RequestHead& head, FailureTracker& failures) const;
 };
 
 // Per-process counters of recent failures per client address and per user name (exponential

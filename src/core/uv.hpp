@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -81,6 +82,71 @@ class Handle {
  private:
   H* h_ = nullptr;
   bool live_ = false;
+};
+
+// A job for libuv's thread pool (uv_queue_work) whose owner may go away before it ends.
+//
+// The uv_work_t and the job live on the heap until libuv's after-work callback, which frees them.
+// The owner holds a Work; destroying it (or calling detach()) lets go of the job: libuv cancels it
+// if no pool thread has taken it yet, otherwise it finishes there and is dropped; `done` is never
+// called for a detached job. The queued request keeps the loop alive until it ends (at most one
+// job's run time once detached, as a started job cannot be stopped).
+//
+// Job: movable, with `void run()` that runs on a pool thread and touches nothing but the job's
+// own data. done(owner, job, status) runs on the loop thread; status is 0, or a libuv error
+// (the job did not run). The owner may destroy the Work from inside done.
+template <class Job>
+class Work {
+ public:
+  using Done = void (*)(void* owner, Job& job, int status);
+
+  Work() = default;
+  ~Work() { detach(); }
+  Work(const Work&) = delete;
+  Work& operator=(const Work&) = delete;
+
+  bool busy() const { return req_ != nullptr; }
+
+  // Queues the job (one at a time per Work). Returns uv_queue_work's result; on failure nothing
+  // is queued and the job is dropped.
+  int start(uv_loop_t* loop, Job job, void* owner, Done done) {
+    detach();
+    auto* r = new Req{uv_work_t{}, std::move(job), this, owner, done};
+    r->req.data = r;
+    int rc = uv_queue_work(
+        loop, &r->req, [](uv_work_t* w) { static_cast<Req*>(w->data)->job.run(); },
+        [](uv_work_t* w, int status) {
+          std::unique_ptr<Req> r(static_cast<Req*>(w->data));
+          if (!r->work) return;  // detached
+          r->work->req_ = nullptr;
+          r->done(r->owner, r->job, status);
+        });
+    if (rc != 0) {
+      delete r;
+      return rc;
+    }
+    req_ = r;
+    return 0;
+  }
+
+  void detach() {
+    if (!req_) return;
+    Req* r = std::exchange(req_, nullptr);
+    r->work = nullptr;
+    // 0: never started, after-work runs with UV_ECANCELED; UV_EBUSY: running or done, it ends
+    // on its own. Either way the after-work callback frees it.
+    uv_cancel(reinterpret_cast<uv_req_t*>(&r->req));
+  }
+
+ private:
+  struct Req {
+    uv_work_t req;
+    Job job;
+    Work* work;  // nullptr once detached
+    void* owner;
+    Done done;
+  };
+  Req* req_ = nullptr;
 };
 
 inline std::string err_name(int code) { return uv_strerror(code); }

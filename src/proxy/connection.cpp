@@ -119,6 +119,14 @@ void Connection::on_stream_eof(net::Stream& s) {
         if (upstream_) upstream_->shutdown_write();
         update_reading();
         return;
+      case State::AuthVerify:
+        // The head is complete: a half-close after a body-less request still gets its answer
+        // (mirrored upstream once forwarded, as in Connecting); a request with a body is abandoned.
+        if (req_parser_.head().body != http::BodyKind::None) {
+          x_.error = "client closed mid-request";
+          close_all();
+        }
+        return;
       case State::ReadHead:
         if (!head_started_ && stash_.empty()) {
           close_all();
@@ -291,6 +299,48 @@ void Connection::on_request_head() {
   const config::Listener* l = listener_config();
   static const std::vector<config::AuthMethod> kNone;
   auto outcome = snap_->auth->authenticate(facts(), l ? l->auth : kNone, head, server_.failures());
+  if (outcome.check) {
+    // A password hash to compute (not in the cache): on libuv's thread pool, never on this loop.
+    // The client is not read meanwhile; on_verified() goes on from here.
+    set_state(State::AuthVerify);
+    client_->read_stop();
+    int rc = verify_.start(server_.loop(), VerifyJob{std::move(outcome.check)}, this, [](void* self, VerifyJob& job, int status) {
+      static_cast<Connection*>(self)->on_verified(job, status);
+    });
+    if (rc != 0) {
+      x_.error = "cannot queue the password check: " + uvx::err_name(rc);
+      reply_error(errc_status(Errc::Internal), errc_message(Errc::Internal));
+    }
+    return;
+  }
+  identified(std::move(outcome));
+}
+
+void Connection::on_verified(VerifyJob& job, int status) {
+  if (state_ != State::AuthVerify) return;
+  if (status != 0) {
+    x_.error = "password check did not run: " + uvx::err_name(status);
+    reply_error(errc_status(Errc::Internal), errc_message(Errc::Internal));
+    return;
+  }
+  auth::Outcome outcome = job.check->finish(server_.failures());
+  job.check.reset();
+  identified(std::move(outcome));
+  if (state_ == State::Closed) return;
+  // identified() ran outside the feed loop: go on with what the client already sent (a body the
+  // policy reads) and let the client be read again.
+  if (state_ == State::ReadBody && consuming_ && !in_feed_) {
+    if (!stash_.empty())
+      pump();
+    else
+      feed_request("", 0);
+    if (state_ == State::Closed) return;
+  }
+  update_reading();
+}
+
+void Connection::identified(auth::Outcome&& outcome) {
+  const http::RequestHead& head = req_parser_.head();
   if (!outcome.ok) {
     x_.identity.name = outcome.user.empty() ? "-" : outcome.user;
     x_.error = outcome.detail.empty() ? outcome.reason : outcome.reason + " (" + outcome.detail + ")";
@@ -679,6 +729,7 @@ void Connection::close_all() {
   set_state(State::Closed);
   consuming_ = false;
   timer_.close();
+  verify_.detach();  // a password check still queued is cancelled; one running is dropped when it ends
   if (upstream_) {
     upstream_->close();
     upstream_.reset();
@@ -693,7 +744,7 @@ void Connection::drain() {
 }
 
 std::string Connection::describe() const {
-  static const char* names[] = {"read-head", "auth-delay", "read-body", "connecting", "forwarding", "tunnel", "closed"};
+  static const char* names[] = {"read-head", "auth-verify", "auth-delay", "read-body", "connecting", "forwarding", "tunnel", "closed"};
   std::string d = names[static_cast<int>(state_)];
   if (x_.routed) (d += ' ') += x_.op.name;  // appends: "a" + std::string trips GCC 12's -Wrestrict at -O3
   if (client_) (d += " from ") += client_->remote();
@@ -707,7 +758,7 @@ void Connection::abort() {
 
 void Connection::update_reading() {
   if (state_ == State::Closed || !client_) return;
-  bool client_blocked = client_eof_ || state_ == State::AuthDelay ||
+  bool client_blocked = client_eof_ || state_ == State::AuthDelay || state_ == State::AuthVerify ||
                         (upstream_ && upstream_->above_high()) ||
                         (state_ != State::Tunnel && !consuming_ && stash_.size() >= kMaxStash);
   if (client_blocked)

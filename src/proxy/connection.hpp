@@ -43,6 +43,7 @@ class Connection final : public net::StreamHandler {
  private:
   enum class State {
     ReadHead,    // waiting for (the rest of) a request head
+    AuthVerify,  // a password is being checked on libuv's thread pool; the client is not read
     AuthDelay,   // failed authentication: answering 401 after the back-off delay
     ReadBody,    // reading a body the policy must see (bounded)
     Connecting,  // allowed; waiting for an upstream connection
@@ -61,6 +62,12 @@ class Connection final : public net::StreamHandler {
     void on_body(const char* d, size_t n) override { c->on_response_body(d, n); }
   };
 
+  // A password check (auth::PasswordCheck) as a uvx::Work job.
+  struct VerifyJob {
+    std::unique_ptr<auth::PasswordCheck> check;
+    void run() { check->run(); }
+  };
+
   void set_state(State s) { state_ = s; }
 
   // client side
@@ -68,6 +75,8 @@ class Connection final : public net::StreamHandler {
   void pump();
   size_t feed_request(const char* data, size_t len);
   void on_request_head();
+  void on_verified(VerifyJob& job, int status);
+  void identified(auth::Outcome&& outcome);  // phase 4 done: 401, or on with phases 5 and 6
   void on_request_body(const char* data, size_t len);
   void on_request_done();
   void judge(std::optional<std::string_view> body);
@@ -105,6 +114,7 @@ class Connection final : public net::StreamHandler {
   RequestSink req_sink_;
   ResponseSink resp_sink_;
   uvx::Handle<uv_timer_t> timer_;
+  uvx::Work<VerifyJob> verify_;  // State::AuthVerify; detached (cancelled) when the connection closes
   State state_ = State::ReadHead;
   std::string stash_;     // client bytes received but not yet parsed (pipelining, tunnel prefix)
   bool consuming_ = true; // the request parser may take client bytes now

@@ -15,6 +15,9 @@ import pwd
 import grp
 import re
 import secrets
+import socket
+import ssl
+import struct
 import time
 from pathlib import Path
 
@@ -629,3 +632,134 @@ def test_no_implicit_anonymous_in_config(certs, tmp):
     cfg.write_text(cfg.read_text().replace("auth: [anonymous]", "auth: [anonymous, basic]"))
     r = _check_config(cfg)
     assert r.rc == 1 and "anonymous" in (r.out + r.err) and "last" in (r.out + r.err), r
+
+
+# ---------------------------------------------------------------------------------------------
+# password checks run on libuv's thread pool, never on the event loop
+
+def _slow_basic_gate(dockerd, certs, tmp, users):
+    """An [mtls, basic] TLS listener (one worker) whose htpasswd entries are bcrypt cost 14 (about a
+    second per check): clients with a certificate need no hash, clients without one use a password."""
+    ht = tmp / "slow.htpasswd"
+    for i, (u, p) in enumerate(users):
+        harness.run(["htpasswd", *(["-c"] if i == 0 else []), "-B", "-C", "14", "-b", ht, u, p], timeout=60)
+    assert all(l.split(":", 1)[1].startswith("$2y$14$") for l in ht.read_text().splitlines()), ht.read_text()
+    ids = f"basic:\n  htpasswd: {_yq(ht)}\n  realm: dg-slow\n"
+    g = _gate(dockerd, certs, tls_auth=["mtls", "basic"], identities=ids, start=False)
+    g.config.write_text(g.config.read_text() + "workers: 1\n")
+    return g.start()
+
+
+def _send(g, headers, client="nocert", path="/_ping"):
+    s = g.connect(tls=True, client=client, timeout=30)
+    s.sendall(harness.http_request("GET", path, headers))
+    return s
+
+
+def _has_data(s):
+    """Whether the peer sent anything (or closed) yet, without waiting. Reads what is there (TLS 1.3
+    session tickets are not application data): use only when nothing is expected."""
+    s.setblocking(False)
+    try:
+        return s.recv(65536) is not None
+    except (BlockingIOError, ssl.SSLWantReadError):
+        return False
+    except OSError:
+        return True
+    finally:
+        s.settimeout(30)
+
+
+def _response(s, timeout=30):
+    data = harness.recv_all(s, read_timeout=timeout, total_timeout=timeout, until=harness.has_responses(1))
+    rs = harness.parse_responses(data)
+    assert rs and rs[0].status is not None, data[:300]
+    return rs[0]
+
+
+def _seq(line):
+    return int(line["request_id"][8:], 16)  # prefix (8 hex digits) + per-worker counter
+
+
+@timeout(120)
+def test_password_checks_do_not_block_the_loop(dockerd, certs, tmp):
+    """While two passwords (one right, one wrong) are being checked (bcrypt cost 14), a client with a
+    certificate on another connection of the same listener and worker gets three /_ping answers, one
+    after the other, before either password client hears anything. Ordering, not durations: with the
+    hash on the loop, the right password's answer (one round trip to dockerd, no back-off) would come
+    before the third ping, which could only start after the hashes."""
+    user, password = unique("ivy"), "pw-" + secrets.token_hex(8)
+    g = _slow_basic_gate(dockerd, certs, tmp, [(user, password)])
+    skip = len(g.log_lines())
+    good = _send(g, {"Authorization": _basic(user, password)})
+    bad = _send(g, {"Authorization": _basic(user, "wrong-" + secrets.token_hex(4))})
+    # the two heads are read (request ids taken) before the pings below: shown from the log after
+    b = g.connect(tls=True, client="admin", timeout=30)
+    for _ in range(3):
+        b.sendall(harness.http_request("GET", "/_ping"))
+        r = _response(b)
+        assert r.status == 200 and r.body == b"OK", r
+    assert not _has_data(good), "the right password was answered before the pings: the hash ran on the loop?"
+    assert not _has_data(bad), "the wrong password was answered before the pings: the hash ran on the loop?"
+    b.close()
+    r = _response(good)
+    assert r.status == 200 and r.body == b"OK", r
+    r = _response(bad)
+    assert r.status == 401 and r.header("WWW-Authenticate") == 'Basic realm="dg-slow"', r
+    good.close()
+    bad.close()
+    # the log: the password requests were taken (lower request ids) before the pings, answered after
+    pings = wait_until(lambda: (lambda l: l if len(l) == 3 else None)(_requests(g, skip, identity="admin")),
+                       timeout=5, what="three ping log lines")
+    pw_lines = [_wait_request(g, skip, identity=user, status=200), _wait_request(g, skip, status=401)]
+    assert pw_lines[0]["auth"] == "basic", pw_lines
+    assert "wrong password" in pw_lines[1]["error"], pw_lines
+    assert all(_seq(p) > _seq(l) for p in pings for l in pw_lines), (pings, pw_lines)
+    lines = g.log_lines()[skip:]
+    order = [l.get("request_id") for l in lines if l.get("event") == "request"]
+    assert max(order.index(p["request_id"]) for p in pings) < min(order.index(l["request_id"]) for l in pw_lines), order
+    # the right password is cached now: answered without a check
+    r = g.request("GET", "/_ping", headers={"Authorization": _basic(user, password)}, tls=True)
+    assert r.status == 200, r
+    g.stop()
+
+
+@timeout(120)
+def test_client_gone_during_password_check(dockerd, certs, tmp):
+    """Clients that close (FIN, or RST) while their password is being checked, a SIGHUP reload while
+    a check runs, and SIGTERM while one runs: dockgate stays up and answers, and stops cleanly."""
+    user, password = unique("jay"), "pw-" + secrets.token_hex(8)
+    g = _slow_basic_gate(dockerd, certs, tmp, [(user, password)])
+    wrong = {"Authorization": _basic(user, "wrong-" + secrets.token_hex(4))}
+    # closed politely, and reset, mid-check; several at once (more than the pool's 4 threads)
+    gone = [_send(g, wrong if i % 2 else {"Authorization": _basic(unique("nobody"), "x")}) for i in range(6)]
+    for i, s in enumerate(gone):
+        if i % 3 == 0:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+        s.close()
+    g.healthy(tls=True)  # a certificate client, answered meanwhile
+    # a reload while a check is running: the check finishes against the snapshot it came from
+    skip = len(g.log_lines())
+    s = _send(g, {"Authorization": _basic(user, password)})
+    g.reload()
+    _wait_reload(g, skip)
+    r = _response(s)
+    assert r.status == 200, r
+    s.close()
+    g.healthy(tls=True)
+    r = g.request("GET", "/_ping", headers={"Authorization": _basic(user, password)}, tls=True, timeout=30)
+    assert r.status == 200, r  # a new snapshot: a new (empty) cache, checked again
+    assert g.alive(), g.output_tail()
+    # SIGTERM while checks are queued and running: the connections end with their answers, and
+    # dockgate exits 0 (nothing left keeps the loop alive)
+    pending = [_send(g, wrong) for _ in range(2)]
+    time.sleep(0.2)
+    g.terminate()
+    for s in pending:
+        r = _response(s)
+        assert r.status == 401, r
+        s.close()
+    g.stop()
+    text = g.log_text()
+    assert "ERROR" not in g.stderr_file.read_text(errors="replace"), g.output_tail()
+    assert password not in text

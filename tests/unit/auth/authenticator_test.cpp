@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <thread>
+
 #include "auth/identity.hpp"
 #include "auth/tokens.hpp"
 #include "test_util.hpp"
@@ -55,8 +57,9 @@ struct Fixture {
     c.tls = true;
     return c;
   }
+  // The password check (if any) run here, as the proxy runs it on the thread pool.
   Outcome run(const ConnectionFacts& c, std::vector<M> methods, const http::RequestHead& h) {
-    return auth->authenticate(c, methods, h, failures);
+    return auth->authenticate_blocking(c, methods, h, failures);
   }
 };
 
@@ -114,6 +117,74 @@ TEST_CASE("basic: wrong password is denied with a growing delay, no fall-through
   o = f.run(Fixture::tcp(), {M::Basic}, Fixture::head(basic("nobody", "x")));
   REQUIRE_FALSE(o.ok);
   CHECK(o.detail == "basic: unknown user \"nobody\"");
+  CHECK(o.delay_ms == 100);
+}
+
+TEST_CASE("basic: a password not in the cache comes back as a check; cached ones are answered at once") {
+  Fixture f;
+  const auto head = Fixture::head(basic("alice", "wonderland"));
+  auto o = f.auth->authenticate(Fixture::tcp(), {M::Basic}, head, f.failures);
+  REQUIRE(o.check);
+  CHECK_FALSE(o.ok);
+  CHECK(o.reason.empty());
+  CHECK(o.delay_ms == 0);
+  // Not finished yet: nothing cached, so the same credentials need a check again.
+  auto again = f.auth->authenticate(Fixture::tcp(), {M::Basic}, head, f.failures);
+  REQUIRE(again.check);
+  again.check.reset();  // dropped without finish(): no effect
+  // The check runs on another thread and is finished here.
+  std::unique_ptr<PasswordCheck> check = std::move(o.check);
+  std::thread([&] { check->run(); }).join();
+  auto done = check->finish(f.failures);
+  REQUIRE(done.ok);
+  CHECK_FALSE(done.check);
+  CHECK(done.identity.name == "alice");
+  CHECK(done.identity.groups == std::vector<std::string>{"admins", "dev"});
+  CHECK(done.identity.method == M::Basic);
+  CHECK(done.identity.listener == "tls");
+  // Now cached: answered without a check.
+  o = f.auth->authenticate(Fixture::tcp(), {M::Basic}, head, f.failures);
+  CHECK_FALSE(o.check);
+  CHECK(o.ok);
+  CHECK(o.identity.name == "alice");
+  // The check kept its Authenticator alive: a check outliving the snapshot (reload) is safe.
+  auto late = f.auth->authenticate(Fixture::tcp(), {M::Basic}, Fixture::head(basic("bob", "wrong")), f.failures);
+  REQUIRE(late.check);
+  f.auth.reset();
+  late.check->run();
+  auto denied = late.check->finish(f.failures);
+  CHECK_FALSE(denied.ok);
+  CHECK(denied.detail == "basic: wrong password for user \"bob\"");
+  CHECK(denied.delay_ms == 100);
+}
+
+TEST_CASE("basic: unknown users and wrong passwords are checked (one hash) too, never answered at once") {
+  Fixture f;
+  for (const auto& [user, pw] : {std::pair{"nobody", "x"}, std::pair{"alice", "bad"}}) {
+    auto o = f.auth->authenticate(Fixture::tcp(), {M::Basic}, Fixture::head(basic(user, pw)), f.failures);
+    REQUIRE(o.check);
+    CHECK(f.failures.current_delay("192.0.2.7", user) == 0);  // counted only when finished
+  }
+  // Bearer, mTLS, peer and anonymous never need a check.
+  auto o = f.auth->authenticate(Fixture::tcp(), {M::Bearer}, Fixture::head("Bearer " + f.ci_token), f.failures);
+  CHECK_FALSE(o.check);
+  CHECK(o.ok);
+  o = f.auth->authenticate(Fixture::tcp(), {M::Basic, M::Anonymous}, Fixture::head(), f.failures);
+  CHECK_FALSE(o.check);
+  CHECK(o.ok);
+}
+
+TEST_CASE("basic: an empty htpasswd file denies without a check") {
+  dg_test::TempDir t;
+  config::Config cfg;
+  cfg.identities.basic.htpasswd = t.write("empty", "# nobody\n");
+  auto a = Authenticator::create(cfg);
+  REQUIRE_MESSAGE(a, (a ? "" : a.error().message));
+  FailureTracker failures;
+  auto o = (*a)->authenticate(Fixture::tcp(), {M::Basic}, Fixture::head(basic("alice", "x")), failures);
+  CHECK_FALSE(o.check);
+  CHECK_FALSE(o.ok);
+  CHECK(o.detail == "basic: unknown user \"alice\"");
   CHECK(o.delay_ms == 100);
 }
 

@@ -38,6 +38,26 @@ TEST_CASE("every accepted hash kind verifies with crypt_r") {
   }
 }
 
+TEST_CASE("hash_to_check: the user's hash, a stand-in for an unknown user, nothing for an empty file") {
+  const std::string a = make_hash("$2b$", "pw-a"), b = make_hash("$2b$", "pw-b");
+  auto f = Htpasswd::parse("bob:" + b + "\nalice:" + a + "\n", "users");
+  REQUIRE(f);
+  bool known = false;
+  const std::string* h = f->hash_to_check("alice", &known);
+  REQUIRE(h);
+  CHECK(known);
+  CHECK(*h == a);
+  h = f->hash_to_check("mallory", &known);
+  REQUIRE(h);  // still one hash computation of the same scheme and cost
+  CHECK_FALSE(known);
+  CHECK(hash_kind(*h) == HashKind::Bcrypt);
+  CHECK(crypt_matches("pw-a", *f->hash_to_check("alice", &known)));
+  auto empty = Htpasswd::parse("# none\n", "users");
+  REQUIRE(empty);
+  CHECK(empty->hash_to_check("alice", &known) == nullptr);
+  CHECK_FALSE(known);
+}
+
 TEST_CASE("a file written by htpasswd -B (bcrypt)") {
   dg_test::TempDir t;
   const std::string path = (t.dir / "users").string();

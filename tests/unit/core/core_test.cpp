@@ -2,6 +2,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -43,6 +48,71 @@ TEST_CASE("uv handle closes and the loop closes clean") {
     uv_timer_start(t.get(), [](uv_timer_t*) {}, 1000, 0);
   }  // destroyed while active: uv_close frees the memory
   CHECK(loop.close() == 0);
+}
+
+namespace {
+// A uvx::Work job that counts what happened to it; it may wait for a gate before finishing.
+struct Counters {
+  std::atomic<int> ran{0}, destroyed{0}, done{0};
+  std::atomic<bool> gate{true};
+  std::thread::id loop_thread = std::this_thread::get_id();
+  std::atomic<bool> ran_elsewhere{false};
+};
+struct CountingJob {
+  Counters* c;
+  bool live = true;
+  explicit CountingJob(Counters* cc) : c(cc) {}
+  CountingJob(CountingJob&& o) noexcept : c(o.c), live(std::exchange(o.live, false)) {}
+  ~CountingJob() {
+    if (live) ++c->destroyed;
+  }
+  void run() {
+    while (!c->gate.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (std::this_thread::get_id() != c->loop_thread) c->ran_elsewhere = true;
+    ++c->ran;
+  }
+};
+}  // namespace
+
+TEST_CASE("uv work: runs on the pool, done on the loop, freed after") {
+  uvx::Loop loop;
+  Counters c;
+  auto work = std::make_unique<uvx::Work<CountingJob>>();
+  REQUIRE(work->start(loop.get(), CountingJob(&c), &work, [](void* owner, CountingJob& job, int status) {
+    CHECK(status == 0);
+    CHECK(job.c->ran == 1);
+    CHECK(std::this_thread::get_id() == job.c->loop_thread);
+    ++job.c->done;
+    static_cast<std::unique_ptr<uvx::Work<CountingJob>>*>(owner)->reset();  // the owner may go away in done
+  }) == 0);
+  CHECK(work->busy());
+  CHECK(loop.close() == 0);
+  CHECK(c.ran == 1);
+  CHECK(c.ran_elsewhere);
+  CHECK(c.done == 1);
+  CHECK(c.destroyed == 1);
+  CHECK(work == nullptr);
+}
+
+TEST_CASE("uv work: a detached job is cancelled or dropped, never reported, always freed") {
+  uvx::Loop loop;
+  Counters c;
+  c.gate = false;  // jobs taken by a pool thread wait: the rest stay queued
+  constexpr int kJobs = 64;
+  {
+    std::vector<std::unique_ptr<uvx::Work<CountingJob>>> works;
+    for (int i = 0; i < kJobs; ++i) {
+      works.push_back(std::make_unique<uvx::Work<CountingJob>>());
+      REQUIRE(works.back()->start(loop.get(), CountingJob(&c), nullptr, [](void*, CountingJob& job, int) { ++job.c->done; }) == 0);
+    }
+    works[0]->detach();
+    CHECK_FALSE(works[0]->busy());
+  }  // the owners are gone
+  c.gate = true;
+  CHECK(loop.close() == 0);  // the running ones end; the loop does not wait for anything else
+  CHECK(c.done == 0);
+  CHECK(c.destroyed == kJobs);
+  if (!std::getenv("UV_THREADPOOL_SIZE")) CHECK(c.ran < kJobs);  // queued ones were cancelled
 }
 
 TEST_CASE("json strings: runs copied, every special byte escaped") {
