@@ -22,6 +22,12 @@ void append_json_string(std::string& out, std::string_view s) {
   const char* end = p + s.size();
   while (p < end) {
     const char* run = p;  // the common case: long runs that need no escaping, appended at once
+    // 8 bytes at a time while none needs escaping (a control, '"', '\\' or DEL), then byte by byte.
+    while (end - p >= 8) {
+      uint64_t w = swar::load8(p);
+      if (swar::has_less(w, 0x20) | swar::has_byte(w, '"') | swar::has_byte(w, '\\') | swar::has_byte(w, 0x7f)) break;
+      p += 8;
+    }
     while (p < end && !kJsonEscape[static_cast<unsigned char>(*p)]) ++p;
     out.append(run, static_cast<size_t>(p - run));
     if (p == end) break;

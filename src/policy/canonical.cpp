@@ -1,6 +1,7 @@
 #include "policy/canonical.hpp"
 
-#include <charconv>
+#include <bit>
+#include <cstring>
 
 #include "core/strings.hpp"
 
@@ -20,13 +21,6 @@ bool all_digits(std::string_view s) {
   for (char c : s)
     if (c < '0' || c > '9') return false;
   return true;
-}
-
-CanonicalPath fail(int status, std::string reason) {
-  CanonicalPath c;
-  c.status = status;
-  c.reason = std::move(reason);
-  return c;
 }
 
 }  // namespace
@@ -56,60 +50,161 @@ bool percent_decode(std::string_view in, std::string& out, bool plus_is_space) {
   return true;
 }
 
-CanonicalPath canonicalise_path(std::string_view p) {
+namespace {
+
+CanonicalView fail_view(int status, std::string reason) {
+  CanonicalView c;
+  c.status = status;
+  c.reason = std::move(reason);
+  return c;
+}
+
+// "1.41" of at most 6+6 digits (all_digits checked).
+int small_int(std::string_view s) {
+  int v = 0;
+  for (char ch : s) v = v * 10 + (ch - '0');
+  return v;
+}
+
+}  // namespace
+
+CanonicalView canonicalise_path_view(std::string_view p, std::string& scratch) {
   // Absolute form (GET http://host/v1.41/version): dockerd routes by the path alone.
-  if (p.size() >= 7 && (iequals(p.substr(0, 7), "http://") || (p.size() >= 8 && iequals(p.substr(0, 8), "https://")))) {
+  if (!p.empty() && p[0] != '/' && p.size() >= 7 &&
+      (iequals(p.substr(0, 7), "http://") || (p.size() >= 8 && iequals(p.substr(0, 8), "https://")))) {
     size_t start = iequals(p.substr(0, 7), "http://") ? 7 : 8;
     size_t slash = p.find('/', start);
-    if (slash == std::string_view::npos) return fail(400, "request target has no path");
+    if (slash == std::string_view::npos) return fail_view(400, "request target has no path");
     p = p.substr(slash);
   }
-  if (p.empty() || p[0] != '/') return fail(400, "request target must be an absolute path");
-  // An encoded '/' routes as '/' in dockerd (so "NAME%2Fjson" reaches another operation than it
-  // looks like); the docker CLI never sends one in a path.
-  for (size_t i = 0; i + 2 < p.size(); ++i)
-    if (p[i] == '%' && p[i + 1] == '2' && (p[i + 2] == 'F' || p[i + 2] == 'f'))
-      return fail(400, "an encoded '/' (%2F) in the request path is not accepted");
-  CanonicalPath c;
-  if (!percent_decode(p, c.path, false)) return fail(400, "invalid URL escape in the request path");
-  for (unsigned char ch : c.path)
-    if (ch < 0x20 || ch == 0x7f) return fail(400, "control characters in the request path are not accepted");
-  // dockerd answers these with a 301 to the cleaned path: never let them through.
-  const std::string& d = c.path;
-  if (d.find("//") != std::string::npos) return fail(400, "non-canonical request path (empty segment)");
-  size_t i = 0;
-  while (i < d.size()) {
-    size_t j = d.find('/', i + 1);
-    if (j == std::string::npos) j = d.size();
-    std::string_view seg(d.data() + i + 1, j - i - 1);
-    if (seg == "." || seg == "..") return fail(400, "non-canonical request path (dot segment)");
-    i = j;
+  if (p.empty() || p[0] != '/') return fail_view(400, "request target must be an absolute path");
+  // The path as received, a word at a time: control characters, '%' (then the checks run again
+  // on the decoded path below), "//" (an empty segment) and "/." (maybe a dot segment).
+  bool ctl = false, empty_seg = false, dot_seg = false, encoded = false;
+  {
+    const char* s = p.data();
+    const size_t n = p.size();
+    bool maybe_dot = true;
+    if (n >= 8 && std::endian::native == std::endian::little) {
+      uint64_t c = 0, pct = 0, ss = 0, sd = 0;
+      // Windows 7 bytes apart (the last one overlapping): every two neighbouring bytes lie in one.
+      for (size_t i = 0;; i += 7) {
+        if (i + 8 > n) i = n - 8;
+        uint64_t w = swar::load8(s + i);
+        c |= swar::has_less(w, 0x20) | swar::has_byte(w, 0x7f);
+        pct |= swar::has_byte(w, '%');
+        uint64_t sl = swar::eq_mask(w, '/'), dt = swar::eq_mask(w, '.');
+        ss |= sl & (sl >> 8);  // byte k and byte k+1 both '/'
+        sd |= sl & (dt >> 8);  // byte k '/', byte k+1 '.'
+        if (i + 8 == n) break;
+      }
+      ctl = c != 0;
+      encoded = pct != 0;
+      empty_seg = ss != 0;
+      maybe_dot = sd != 0;
+    } else {
+      for (size_t i = 0; i < n; ++i) {
+        unsigned char ch = static_cast<unsigned char>(s[i]);
+        ctl = ctl || ch < 0x20 || ch == 0x7f;
+        encoded = encoded || ch == '%';
+        empty_seg = empty_seg || (ch == '/' && i + 1 < n && s[i + 1] == '/');
+      }
+    }
+    if (maybe_dot) {
+      const char* end = s + n;
+      for (const char* seg = s + 1;;) {  // p[0] is '/'
+        const char* slash = static_cast<const char*>(std::memchr(seg, '/', static_cast<size_t>(end - seg)));
+        size_t len = static_cast<size_t>((slash ? slash : end) - seg);
+        if (len && len <= 2 && seg[0] == '.' && (len == 1 || seg[1] == '.')) dot_seg = true;
+        if (!slash) break;
+        seg = slash + 1;
+      }
+    }
   }
+  std::string_view d = p;  // the decoded path
+  if (encoded) {
+    // An encoded '/' routes as '/' in dockerd (so "NAME%2Fjson" reaches another operation than it
+    // looks like); the docker CLI never sends one in a path.
+    for (size_t i = 0; i + 2 < p.size(); ++i)
+      if (p[i] == '%' && p[i + 1] == '2' && (p[i + 2] == 'F' || p[i + 2] == 'f'))
+        return fail_view(400, "an encoded '/' (%2F) in the request path is not accepted");
+    if (!percent_decode(p, scratch, false)) return fail_view(400, "invalid URL escape in the request path");
+    d = scratch;
+    ctl = false;
+    for (unsigned char ch : d)
+      if (ch < 0x20 || ch == 0x7f) ctl = true;
+    empty_seg = d.find("//") != std::string_view::npos;
+    dot_seg = false;
+    for (size_t i = 0; i < d.size();) {
+      size_t j = d.find('/', i + 1);
+      if (j == std::string_view::npos) j = d.size();
+      std::string_view seg = d.substr(i + 1, j - i - 1);
+      if (seg == "." || seg == "..") dot_seg = true;
+      i = j;
+    }
+  }
+  if (ctl) return fail_view(400, "control characters in the request path are not accepted");
+  // dockerd answers these with a 301 to the cleaned path: never let them through.
+  if (empty_seg) return fail_view(400, "non-canonical request path (empty segment)");
+  if (dot_seg) return fail_view(400, "non-canonical request path (dot segment)");
+  CanonicalView c;
+  c.path = d;
   // Version prefix: /v{version:[0-9.]+}/...
   if (d.size() > 2 && d[1] == 'v' && d[2] >= '0' && d[2] <= '9') {
-    size_t end = d.find('/', 2);
-    std::string_view ver(d.data() + 2, (end == std::string::npos ? d.size() : end) - 2);
+    size_t end = 2, dot = std::string_view::npos;  // dot: the first '.', in ver
     bool numeric = true;
-    for (char ch : ver) numeric = numeric && ((ch >= '0' && ch <= '9') || ch == '.');
+    for (; end < d.size() && d[end] != '/'; ++end) {
+      char ch = d[end];
+      if (ch == '.') {
+        if (dot == std::string_view::npos) dot = end - 2;
+      } else if (ch < '0' || ch > '9') {
+        numeric = false;
+      }
+    }
+    std::string_view ver(d.data() + 2, end - 2);
     if (numeric) {
-      size_t dot = ver.find('.');
-      if (dot == std::string_view::npos || !all_digits(ver.substr(0, dot)) || !all_digits(ver.substr(dot + 1)))
-        return fail(400, "malformed API version \"" + std::string(ver) + "\" (expected /vMAJOR.MINOR)");
-      int major = 0, minor = 0;  // all_digits: at most 6 digits, no overflow
-      std::from_chars(ver.data(), ver.data() + dot, major);
-      std::from_chars(ver.data() + dot + 1, ver.data() + ver.size(), minor);
+      std::string_view major_s = dot == std::string_view::npos ? ver : std::string_view(ver.data(), dot);
+      std::string_view minor_s = dot == std::string_view::npos ? std::string_view()
+                                                               : std::string_view(ver.data() + dot + 1, ver.size() - dot - 1);
+      if (dot == std::string_view::npos || !all_digits(major_s) || !all_digits(minor_s))
+        return fail_view(400, "malformed API version \"" + std::string(ver) + "\" (expected /vMAJOR.MINOR)");
+      int major = small_int(major_s), minor = small_int(minor_s);  // at most 6 digits each
       if (major < kMinApiMajor || (major == kMinApiMajor && minor < kMinApiMinor))
-        return fail(400, "client version " + std::string(ver) + " is too old: dockgate requires API version 1.24 or later");
-      if (end == std::string::npos) return fail(403, "no operation matches " + d);
-      c.api_version = std::string(ver);
-      c.path.erase(0, end);  // d is c.path
+        return fail_view(400, "client version " + std::string(ver) + " is too old: dockgate requires API version 1.24 or later");
+      if (end == d.size()) return fail_view(403, "no operation matches " + std::string(d));
+      c.api_version = ver;
+      c.path = std::string_view(d.data() + end, d.size() - end);
     }
   }
   c.ok = true;
   return c;
 }
 
+CanonicalPath canonicalise_path(std::string_view p) {
+  std::string scratch;
+  CanonicalView v = canonicalise_path_view(p, scratch);
+  CanonicalPath c;
+  c.ok = v.ok;
+  c.status = v.status;
+  c.reason = std::move(v.reason);
+  if (v.ok) {
+    c.path = std::string(v.path);
+    c.api_version = std::string(v.api_version);
+  }
+  return c;
+}
+
 std::optional<std::string> query_error(std::string_view q) {
+  if (q.size() >= 8) {  // the usual query has neither ';' nor '%': one test per word
+    uint64_t any = 0;
+    for (size_t i = 0;; i += 8) {
+      if (i + 8 > q.size()) i = q.size() - 8;
+      uint64_t w = swar::load8(q.data() + i);
+      any |= swar::has_byte(w, ';') | swar::has_byte(w, '%');
+      if (i + 8 == q.size()) break;
+    }
+    if (!any) return std::nullopt;
+  }
   for (size_t i = 0; i < q.size(); ++i) {
     char ch = q[i];
     if (ch == ';') return std::string("invalid semicolon separator in query");

@@ -27,6 +27,17 @@ struct CanonicalPath {
 // target_path: the request target before '?', still percent-encoded (origin or absolute form).
 CanonicalPath canonicalise_path(std::string_view target_path);
 
+// The same without copies: path and api_version view `target_path`, or `scratch` (which then
+// holds the decoded path) when something in it is percent-encoded.
+struct CanonicalView {
+  bool ok = false;
+  int status = 400;
+  std::string reason;            // when !ok
+  std::string_view path;         // decoded, without the version prefix
+  std::string_view api_version;  // "1.41"; "" when unversioned
+};
+CanonicalView canonicalise_path_view(std::string_view target_path, std::string& scratch);
+
 // Go-style unescape. plus_is_space: query mode. Returns false on a bad escape.
 bool percent_decode(std::string_view in, std::string& out, bool plus_is_space);
 

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <unordered_map>
 
 namespace dg::policy::gojson {
 
@@ -92,7 +93,9 @@ Doc::~Doc() = default;
 Doc::Doc(Doc&&) noexcept = default;
 Doc& Doc::operator=(Doc&&) noexcept = default;
 
-std::string Doc::parse(std::string_view body) {
+std::string Doc::parse(std::string_view body) { return parse(body, body.size()); }
+
+std::string Doc::parse(std::string_view body, size_t readable) {
   if (body.size() >= 3 && static_cast<unsigned char>(body[0]) == 0xEF && static_cast<unsigned char>(body[1]) == 0xBB &&
       static_cast<unsigned char>(body[2]) == 0xBF)
     return "invalid JSON body: byte order mark";
@@ -102,12 +105,19 @@ std::string Doc::parse(std::string_view body) {
       blank = false;
       break;
     }
-  if (blank) body = "{}";
+  if (blank) {
+    body = "{}";
+    readable = body.size();
+  }
   t_arena.recycle();  // the indexes of the previous document's Structs
-  std::string& buf = impl_->buf;
-  if (buf.capacity() < body.size() + simdjson::SIMDJSON_PADDING) buf.reserve(body.size() + simdjson::SIMDJSON_PADDING);
-  buf.assign(body.data(), body.size());
-  auto r = impl_->parser.parse(buf.data(), buf.size(), false);
+  const char* data = body.data();
+  if (readable < body.size() + simdjson::SIMDJSON_PADDING) {  // simdjson reads up to that far: copy
+    std::string& buf = impl_->buf;
+    if (buf.capacity() < body.size() + simdjson::SIMDJSON_PADDING) buf.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+    buf.assign(body.data(), body.size());
+    data = buf.data();
+  }
+  auto r = impl_->parser.parse(data, body.size(), false);
   if (r.error()) return std::string("invalid JSON body: ") + simdjson::error_message(r.error());
   root_ = r.value_unsafe();
   return "";
@@ -119,25 +129,17 @@ bool Doc::empty_object() const {
   return object(obj_of(root_)).size() == 0;
 }
 
-bool key_matches(std::string_view key, std::string_view field) {
-  // Fast paths: an ASCII key matches only with the same length; the two folding runes are longer
-  // than the letters they fold to, so a shorter key never matches.
-  if (key.size() < field.size()) return false;
-  if (key.size() == field.size()) {
-    if (key == field) return true;  // the usual spelling
-    for (size_t k = 0; k < key.size(); ++k) {
-      char a = key[k], b = field[k];
-      if (a == b) continue;
-      char la = static_cast<char>(a | 0x20);
-      if (la != static_cast<char>(b | 0x20) || la < 'a' || la > 'z') return false;
-    }
-    return true;
+bool detail::same_length_fold(const char* key, const char* field, size_t n) {
+  for (size_t k = 0; k < n; ++k) {
+    char a = key[k], b = field[k];
+    if (a == b) continue;
+    char la = static_cast<char>(a | 0x20);
+    if (la != static_cast<char>(b | 0x20) || la < 'a' || la > 'z') return false;
   }
-  {
-    bool ascii = true;
-    for (char c : key) ascii = ascii && static_cast<unsigned char>(c) < 0x80;
-    if (ascii) return false;
-  }
+  return true;
+}
+
+bool detail::wide_key_matches(std::string_view key, std::string_view field) {
   size_t i = 0, j = 0;
   while (i < key.size() && j < field.size()) {
     unsigned char k = static_cast<unsigned char>(key[i]);
@@ -151,7 +153,7 @@ bool key_matches(std::string_view key, std::string_view field) {
       continue;
     }
     // U+212A KELVIN SIGN (E2 84 AA) folds to K; U+017F LATIN SMALL LETTER LONG S (C5 BF) to S.
-    if (fu == 'K' && i + 2 < key.size() + 0 && k == 0xE2 && static_cast<unsigned char>(key[i + 1]) == 0x84 &&
+    if (fu == 'K' && i + 2 < key.size() && k == 0xE2 && static_cast<unsigned char>(key[i + 1]) == 0x84 &&
         static_cast<unsigned char>(key[i + 2]) == 0xAA) {
       i += 3;
       ++j;
@@ -203,68 +205,119 @@ bool same_value(element a, element b) {
 
 namespace {
 
-// Up to this many members a lookup scans the hashes; above it the index gets a hash table.
-constexpr uint32_t kScanMax = 12;
+// Up to this many members a lookup scans them all; above it the index chains them by name shape.
+constexpr uint32_t kScanMax = 8;
+
+using detail::has_high_byte;
+
+// Does an ASCII name of n bytes select the field of n bytes?
+inline bool ascii_name_eq(const char* k, const char* f, size_t n) { return detail::same_length_matches(k, f, n); }
+
+// The shape of a name as key_matches() reads it: its length in letters (K U+212A and U+017F ſ
+// count as one letter, K and S) and its first and last letters. A name can only select a field of
+// the same shape (letters compared with the 0x20 bit set), so the indexes chain names by shape.
+struct Shape {
+  size_t letters = 0;
+  unsigned char first = 0, last = 0;
+};
+inline Shape ascii_shape(const char* k, size_t n) {
+  if (n == 0) return {};
+  return {n, static_cast<unsigned char>(k[0]), static_cast<unsigned char>(k[n - 1])};
+}
+Shape wide_shape(std::string_view k) {
+  auto u = [&](size_t i) { return static_cast<unsigned char>(k[i]); };
+  Shape s;
+  for (size_t i = 0; i < k.size(); ++s.letters) {
+    unsigned char c = u(i);
+    if (c == 0xE2 && i + 2 < k.size() && u(i + 1) == 0x84 && u(i + 2) == 0xAA) {
+      c = 'k';
+      i += 3;
+    } else if (c == 0xC5 && i + 1 < k.size() && u(i + 1) == 0xBF) {
+      c = 's';
+      i += 2;
+    } else {
+      ++i;
+    }
+    if (s.letters == 0) s.first = c;
+    s.last = c;
+  }
+  return s;
+}
+// Chain of a Struct index (0..63): length and first letter.
+inline uint32_t struct_tag(size_t letters, unsigned char first) {
+  return (static_cast<uint32_t>(letters) * 5u + (first | 0x20u) * 3u) & 63u;
+}
+inline uint32_t struct_tag(const char* ascii, size_t n) { return struct_tag(n, n ? static_cast<unsigned char>(ascii[0]) : 0); }
+// Chain of a FieldSet (0..255): length, first and last letters.
+inline uint32_t set_tag(const Shape& s) {
+  uint32_t x = static_cast<uint32_t>(s.letters << 16) | ((s.first | 0x20u) << 8) | (s.last | 0x20u);
+  return (x * 0x9E3779B1u) >> 24;
+}
 
 }  // namespace
 
-uint32_t detail::fold_hash_slow(std::string_view key) {
-  std::string f = fold_key(key);  // K U+212A -> K, U+017F -> S (and ASCII upper case)
-  uint64_t any = 0;
-  return hash_bytes(f.data(), f.size(), any);
-}
-
 FieldSet::FieldSet(std::span<const std::string_view> fields) : fields_(fields.begin(), fields.end()) {
-  size_t n = 16;
-  while (n < fields_.size() * 2) n *= 2;
-  mask_ = static_cast<uint32_t>(n - 1);
-  slots_.assign(n, 0);
-  for (size_t i = 0; i < fields_.size(); ++i) {
-    uint32_t h = fold_hash(fields_[i]);
-    hashes_.push_back(h);
-    uint32_t s = h & mask_;
-    while (slots_[s]) s = (s + 1) & mask_;
-    slots_[s] = static_cast<uint16_t>(i + 1);
+  next_.assign(fields_.size(), 0);
+  for (size_t i = fields_.size(); i-- > 0;) {  // chains in list order
+    uint32_t t = set_tag(ascii_shape(fields_[i].data(), fields_[i].size()));
+    next_[i] = heads_[t];
+    heads_[t] = static_cast<uint16_t>(i + 1);
   }
 }
 
-bool FieldSet::contains(std::string_view key, uint32_t hash) const {
-  for (uint32_t s = hash & mask_; slots_[s]; s = (s + 1) & mask_) {
-    size_t i = slots_[s] - 1u;
-    if (hashes_[i] == hash && key_matches(key, fields_[i])) return true;
-  }
+inline bool FieldSet::in_chain(uint32_t tag, std::string_view key) const {
+  for (uint32_t i = heads_[tag]; i; i = next_[i - 1])
+    if (key_matches(key, fields_[i - 1])) return true;
   return false;
+}
+
+bool FieldSet::contains_ascii(std::string_view key) const {
+  return in_chain(set_tag(ascii_shape(key.data(), key.size())), key);
+}
+
+bool FieldSet::contains(std::string_view key) const {
+  if (!has_high_byte(key.data(), key.size())) return contains_ascii(key);
+  return in_chain(set_tag(wide_shape(key)), key);
 }
 
 void Struct::build() const {
   size_t n = 0;
   for (size_t i = 0; i < nobjs_; ++i) n += object_at(i).size();
   Entry* e = static_cast<Entry*>(t_arena.alloc(n * sizeof(Entry)));
+  // Above kScanMax members: chains by name shape, in document order (entry indices + 1).
+  uint32_t* heads = nullptr;
+  uint32_t tails[kChains];
+  if (n > kScanMax) {
+    heads = static_cast<uint32_t*>(t_arena.alloc(kChains * sizeof(uint32_t)));
+    std::memset(heads, 0, kChains * sizeof(uint32_t));
+  }
   uint32_t count = 0;
-  for (size_t i = 0; i < nobjs_ && count < n; ++i)
-    for (auto f : object_at(i)) {
-      if (count == n) break;
-      ::new (static_cast<void*>(e + count)) Entry{fold_hash(f.key), static_cast<uint32_t>(f.key.size()), f.key.data(), f.value};
+  for (size_t i = 0; i < nobjs_ && count < n; ++i) {
+    object o = object_at(i);
+    for (auto it = o.begin(), end = o.end(); it != end && count < n; ++it) {
+      std::string_view k = it.key();
+      uint32_t len = static_cast<uint32_t>(k.size());
+      bool wide = has_high_byte(k.data(), k.size());
+      ::new (static_cast<void*>(e + count)) Entry{k.data(), it.value(), wide ? len | Entry::kWide : len, 0};
       ++count;
+      if (!heads) continue;
+      uint32_t c;
+      if (wide) {
+        Shape sh = wide_shape(k);
+        c = struct_tag(sh.letters, sh.first);
+      } else {
+        c = struct_tag(k.data(), len);
+      }
+      if (heads[c])
+        e[tails[c] - 1].next = count;
+      else
+        heads[c] = count;
+      tails[c] = count;
     }
+  }
   entries_ = e;
   count_ = count;
-  mask_ = 0;
-  slots_ = nullptr;
-  if (count > kScanMax) {
-    uint32_t size = 32;
-    while (size < count * 2) size *= 2;
-    mask_ = size - 1;
-    uint32_t* slots = static_cast<uint32_t*>(t_arena.alloc(size * sizeof(uint32_t)));
-    std::fill_n(slots, size, 0u);
-    // Linear probing keeps the members of one name in document order along the probe sequence.
-    for (uint32_t i = 0; i < count; ++i) {
-      uint32_t s = e[i].hash & mask_;
-      while (slots[s]) s = (s + 1) & mask_;
-      slots[s] = i + 1;
-    }
-    slots_ = slots;
-  }
+  heads_ = heads;
   gen_ = t_gen;
 }
 
@@ -272,36 +325,60 @@ inline void Struct::ensure_index() const {
   if (gen_ != t_gen) build();
 }
 
-bool Struct::find(Field field, Errors& err, std::string_view path, Matches& out) const {
+namespace {
+
+// Does member `x` select `field`?
+inline bool entry_matches(const Struct::Entry& x, const Field& field) {
+  if (x.wide()) return key_matches(x.name(), field.name);
+  return x.len == field.name.size() && ascii_name_eq(x.key, field.name.data(), x.len);
+}
+
+// A second member selecting the same field: fine when spelled the same or with the same value.
+[[gnu::noinline]] bool consistent(const Struct::Entry& first, const Struct::Entry& x, const Field& field, Errors& err,
+                                  std::string_view path) {
+  if (x.name() == first.name() || same_value(first.value, x.value)) return true;
+  err.add("ambiguous JSON: " + path_join(path, field.name) + " is given as \"" + std::string(first.name()) + "\" and \"" +
+          std::string(x.name()) + "\" with different values");
+  return false;
+}
+
+}  // namespace
+
+// Calls f(entry) for every member selecting `field`, in document order, until f returns false.
+template <typename F>
+inline bool Struct::each_match(const Field& field, F&& f) const {
+  const Entry* e = entries_;
+  const uint32_t len = static_cast<uint32_t>(field.name.size());
+  const char* name = field.name.data();
+  if (!heads_) {
+    for (const Entry *x = e, *end = e + count_; x != end; ++x)
+      if (entry_matches(*x, field) && !f(*x)) return false;
+    return true;
+  }
+  for (uint32_t a = heads_[struct_tag(name, len)]; a; a = e[a - 1].next) {
+    const Entry& x = e[a - 1];
+    if (entry_matches(x, field) && !f(x)) return false;
+  }
+  return true;
+}
+
+inline bool Struct::find(Field field, Errors& err, std::string_view path, Matches& out) const {
   out.clear();
   if (nobjs_ == 0) return true;
   ensure_index();
-  const Entry* e = entries_;
-  const uint32_t h = field.hash;
-  std::string_view first_key;
-  element first_value;
-  auto visit = [&](const Entry& x) {
-    if (x.hash != h || !key_matches(x.name(), field.name)) return true;
-    if (out.size() == 0) {
-      first_key = x.name();
-      first_value = x.value;
-    } else if (x.name() != first_key && !same_value(first_value, x.value)) {
-      err.add("ambiguous JSON: " + path_join(path, field.name) + " is given as \"" + std::string(first_key) + "\" and \"" +
-              std::string(x.name()) + "\" with different values");
+  const Entry* first = nullptr;
+  // Every member selecting the field, in document order; spellings that disagree in value are an
+  // error.
+  return each_match(field, [&](const Entry& x) {
+    if (!first) {
+      first = &x;
+    } else if (!consistent(*first, x, field, err, path)) {
       out.clear();
       return false;
     }
     out.push(x.value);
     return true;
-  };
-  if (mask_ == 0) {
-    for (uint32_t i = 0; i < count_; ++i)
-      if (!visit(e[i])) return false;
-    return true;
-  }
-  for (uint32_t s = h & mask_; slots_[s]; s = (s + 1) & mask_)
-    if (!visit(e[slots_[s] - 1])) return false;
-  return true;
+  });
 }
 
 std::vector<element> Struct::values(Field field, Errors& err, std::string_view path) const {
@@ -316,22 +393,16 @@ std::vector<element> Struct::values(Field field, Errors& err, std::string_view p
 bool Struct::has(Field field) const {
   if (nobjs_ == 0) return false;
   ensure_index();
-  const Entry* e = entries_;
-  if (mask_ == 0) {
-    for (uint32_t i = 0; i < count_; ++i)
-      if (e[i].hash == field.hash && key_matches(e[i].name(), field.name)) return true;
-    return false;
-  }
-  for (uint32_t s = field.hash & mask_; slots_[s]; s = (s + 1) & mask_)
-    if (e[slots_[s] - 1].hash == field.hash && key_matches(e[slots_[s] - 1].name(), field.name)) return true;
-  return false;
+  return !each_match(field, [](const Entry&) { return false; });
 }
 
 bool Struct::has_any(const FieldSet& set) const {
   if (nobjs_ == 0) return false;
   ensure_index();
-  for (uint32_t i = 0; i < count_; ++i)
-    if (set.contains(entries_[i].name(), entries_[i].hash)) return true;
+  for (uint32_t i = 0, n = count_; i < n; ++i) {
+    const Entry& x = entries_[i];
+    if (x.wide() ? set.contains(x.name()) : set.in_chain(set_tag(ascii_shape(x.key, x.len)), x.name())) return true;
+  }
   return false;
 }
 
@@ -509,28 +580,48 @@ std::optional<std::vector<Struct>> Struct::structs(Field field, Errors& err, std
 std::optional<std::vector<std::pair<std::string_view, element>>> Struct::map(Field field, Errors& err,
                                                                               std::string_view path) const {
   std::optional<std::vector<std::pair<std::string_view, element>>> out;
+  // Keys in first-seen order, each with its last value: looked up pairwise while there are few,
+  // through a hash index of positions beyond (a big map would otherwise take quadratic time).
+  constexpr size_t kLinear = 16;
+  std::unordered_map<std::string_view, size_t> pos;
+  auto put = [&](std::string_view key, element value) {
+    auto& v = *out;
+    if (v.size() < kLinear) {
+      for (auto& kv : v)
+        if (kv.first == key) {
+          kv.second = value;
+          return;
+        }
+      v.emplace_back(key, value);
+      return;
+    }
+    if (pos.empty())
+      for (size_t i = 0; i < v.size(); ++i) pos.emplace(v[i].first, i);
+    auto [it, added] = pos.emplace(key, v.size());
+    if (added)
+      v.emplace_back(key, value);
+    else
+      v[it->second].second = value;
+  };
   Matches m;
   find(field, err, path, m);
   for (size_t mi = 0; mi < m.size(); ++mi) {
     element v = m[mi];
     if (v.type() == element_type::NULL_VALUE) {
       out.reset();
+      pos.clear();
       continue;
     }
     if (v.type() != element_type::OBJECT) {
       err.add("json: cannot unmarshal " + std::string(type_name(v.type())) + " into map " + path_join(path, field.name));
       return std::nullopt;
     }
-    if (!out) out.emplace();
-    for (auto f : obj_of(v)) {
-      bool replaced = false;
-      for (auto& kv : *out)
-        if (kv.first == f.key) {
-          kv.second = f.value;
-          replaced = true;
-        }
-      if (!replaced) out->emplace_back(f.key, f.value);
+    object o = obj_of(v);
+    if (!out) {
+      out.emplace();
+      out->reserve(o.size());
     }
+    for (auto f : o) put(f.key, f.value);
   }
   return out;
 }
@@ -541,6 +632,7 @@ std::optional<std::vector<std::pair<std::string_view, std::string_view>>> Struct
   auto m = map(field, err, path);
   if (!m) return std::nullopt;
   std::vector<std::pair<std::string_view, std::string_view>> out;
+  out.reserve(m->size());
   for (auto& [k, v] : *m) {
     if (v.type() == element_type::NULL_VALUE) {
       out.emplace_back(k, std::string_view());

@@ -120,29 +120,37 @@ std::optional<ImageRef> parse_image_ref(std::string_view s, std::string* error) 
   }
   if (domain == "index.docker.io") domain = "docker.io";
   if (path.empty()) return fail("invalid reference format");
-  std::vector<std::string_view> comps = split(path, '/');
-  for (auto c : comps) {
+  size_t ncomps = 0;
+  for (size_t i = 0; i <= path.size(); ++ncomps) {  // every '/'-separated component, empty ones included
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    std::string_view c = path.substr(i, j - i);
     for (char ch : c)
       if (ch >= 'A' && ch <= 'Z') return fail("invalid reference format: repository name must be lowercase");
     if (!valid_component(c)) return fail("invalid reference format");
+    i = j + 1;
   }
-  r.name = std::string(domain) + "/";
-  if (domain == "docker.io" && comps.size() == 1) r.name += "library/";
-  r.name += std::string(path);
+  const bool library = domain == "docker.io" && ncomps == 1;
+  r.name.reserve(domain.size() + 1 + (library ? 8 : 0) + path.size());
+  r.name.append(domain);
+  r.name += '/';
+  if (library) r.name += "library/";
+  r.name.append(path);
   if (r.name.size() > 255) return fail("repository name must not be more than 255 characters");
   r.maybe_id_prefix = r.tag.empty() && r.digest.empty() && first == std::string_view::npos && is_hex(rest);
   return r;
 }
 
 bool glob_match(std::string_view p, std::string_view t) {
-  while (!p.empty() && p[0] != '*') {
-    if (t.empty() || p[0] != t[0]) return false;
-    p.remove_prefix(1);
-    t.remove_prefix(1);
-  }
-  if (p.empty()) return t.empty();
+  size_t star = p.find('*');
+  if (star == std::string_view::npos) return p == t;
+  // The literal part before the first '*'.
+  if (t.size() < star || p.substr(0, star) != t.substr(0, star)) return false;
+  p.remove_prefix(star);
+  t.remove_prefix(star);
   bool any = p.size() > 1 && p[1] == '*';
   std::string_view rest = p.substr(any ? 2 : 1);
+  if (rest.empty()) return any || t.find('/') == std::string_view::npos;  // a trailing * or **
   for (size_t i = 0; i <= t.size(); ++i) {
     if (glob_match(rest, t.substr(i))) return true;
     if (i < t.size() && !any && t[i] == '/') return false;

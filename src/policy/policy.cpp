@@ -125,66 +125,108 @@ class PolicyImpl final : public Policy {
   std::shared_ptr<CompiledPolicy> p_;
 };
 
-Routed refuse(int status, std::string reason) {
-  Routed r;
-  r.status = status;
-  r.reason = std::move(reason);
-  return r;
-}
-
 bool has_body(const http::RequestHead& head) {
   return head.body == http::BodyKind::Chunked || (head.body == http::BodyKind::Length && head.content_length > 0);
+}
+
+const int kOptionsOp = find_operation("Options");
+const int kContainerStartOp = find_operation("ContainerStart");
+
+// The media type of a Content-Type value: before any ';', blanks trimmed (media_type_is()).
+std::string_view media_type(std::string_view ct) { return trim(ct.substr(0, ct.find(';'))); }
+
+// True when a Content-Type value holds a byte Go's mime parsing could read differently: non-ASCII
+// or a control character other than tab.
+bool unusual_content_type(std::string_view ct) {
+  size_t i = 0;
+  if (ct.size() >= 8) {  // words first; anything suspicious is looked at byte by byte below
+    uint64_t bad = 0;
+    for (;; i += 8) {
+      if (i + 8 > ct.size()) i = ct.size() - 8;
+      uint64_t w = swar::load8(ct.data() + i);
+      bad |= (w & swar::k80) | swar::has_less(w, 0x20) | swar::has_byte(w, 0x7f);
+      if (i + 8 == ct.size()) break;
+    }
+    if (!bad) return false;
+  }
+  for (unsigned char c : ct)
+    if (c >= 0x80 || (c < 0x20 && c != '\t') || c == 0x7f) return true;
+  return false;
 }
 
 }  // namespace
 
 Routed route_request(const http::RequestHead& head) {
+  Routed r;  // every return is this object (no copy)
+  auto refuse = [&r](int status, std::string reason) {
+    r.status = status;
+    r.reason = std::move(reason);
+  };
   std::string_view path = head.path;
   if (path.empty()) {
     path = head.target;
     size_t q = path.find('?');
     if (q != std::string_view::npos) path = path.substr(0, q);
   }
-  auto c = canonicalise_path(path);
-  if (!c.ok) return refuse(c.status, c.reason);
-  if (auto e = query_error(head.query)) return refuse(400, *e);
+  std::string scratch;  // the decoded path, when it had escapes
+  auto c = canonicalise_path_view(path, scratch);
+  if (!c.ok) {
+    refuse(c.status, std::move(c.reason));
+    return r;
+  }
+  if (auto e = query_error(head.query)) {
+    refuse(400, std::move(*e));
+    return r;
+  }
   const std::string* ct = head.find("Content-Type");
+  std::string_view mt;
   if (ct) {
     // Go's mime.ParseMediaType folds Unicode (U+0130 'İ' lower-cases to 'i') and trims Unicode
     // spaces (U+00A0): "applİcation/x-www-form-urlencoded" would be a form to dockerd.
-    for (unsigned char c : *ct)
-      if (c >= 0x80 || (c < 0x20 && c != '\t') || c == 0x7f)
-        return refuse(400, "Content-Type must be plain ASCII");
+    if (unusual_content_type(*ct)) {
+      refuse(400, "Content-Type must be plain ASCII");
+      return r;
+    }
     // Form bodies override query parameters in dockerd (ImageTag repo/tag, ContainerRename name).
-    if (media_type_is(*ct, "application/x-www-form-urlencoded") || media_type_is(*ct, "multipart/form-data"))
-      return refuse(400, "form and multipart request bodies are not accepted");
+    mt = media_type(*ct);
+    if (iequals(mt, "application/x-www-form-urlencoded") || iequals(mt, "multipart/form-data")) {
+      refuse(400, "form and multipart request bodies are not accepted");
+      return r;
+    }
   }
-  Routed r;
   if (head.method == "OPTIONS") {
-    r.op.name = "Options";
+    r.op.id = kOptionsOp;
   } else {
     auto m = match_route(head.method, c.path, !c.api_version.empty());
-    if (m.ambiguous) return refuse(403, "ambiguous route " + head.method + " " + c.path);
-    if (m.op < 0) return refuse(403, "no Docker API operation matches " + head.method + " " + c.path);
-    const OpInfo& info = operations()[static_cast<size_t>(m.op)];
-    r.op.name = info.name;
-    r.op.flags = info.flags;
+    if (m.ambiguous) {
+      refuse(403, "ambiguous route " + head.method + " " + std::string(c.path));
+      return r;
+    }
+    if (m.op < 0) {
+      refuse(403, "no Docker API operation matches " + head.method + " " + std::string(c.path));
+      return r;
+    }
     r.op.id = m.op;
-    if (!m.param_name.empty()) r.op.params.emplace_back(m.param_name, std::move(m.param));
+    if (!m.param_name.empty()) r.op.params.emplace_back(m.param_name, m.param);
   }
-  if (r.op.name == "Options") {
-    r.op.id = find_operation("Options");
-    r.op.flags = operations()[static_cast<size_t>(r.op.id)].flags;
-  }
+  const OpInfo& info = operations()[static_cast<size_t>(r.op.id)];
+  r.op.name = info.name;
+  r.op.flags = info.flags;
   // Before 1.24 a start body replaced the HostConfig; dockerd refuses one since, so none is forwarded.
-  if (r.op.name == "ContainerStart" && has_body(head))
-    return refuse(400, "ContainerStart does not take a request body");
-  if ((r.op.flags & kJsonBody) && has_body(head)) {
-    if (!ct || !media_type_is(*ct, "application/json"))
-      return refuse(400, "Content-Type specified (" + (ct ? *ct : std::string()) + ") must be 'application/json'");
+  if (r.op.id == kContainerStartOp && has_body(head)) {
+    r.op = Operation();
+    refuse(400, "ContainerStart does not take a request body");
+    return r;
   }
-  r.op.api_version = std::move(c.api_version);
-  r.op.path = std::move(c.path);
+  if ((r.op.flags & kJsonBody) && has_body(head)) {
+    if (!ct || !iequals(mt, "application/json")) {
+      r.op = Operation();
+      refuse(400, "Content-Type specified (" + (ct ? *ct : std::string()) + ") must be 'application/json'");
+      return r;
+    }
+  }
+  r.op.api_version.assign(c.api_version);
+  r.op.path.assign(c.path);
   r.ok = true;
   return r;
 }
@@ -192,8 +234,18 @@ Routed route_request(const http::RequestHead& head) {
 Routed PolicyImpl::route(const http::RequestHead& head) const { return route_request(head); }
 
 bool PolicyImpl::needs_body(const auth::Identity& who, const Operation& op, const http::RequestHead&) const {
-  if (op.id < 0 || !(op.flags & kJsonBody) || !body_operation(op.name)) return false;
+  static const OpSet kBodyOps = [] {
+    OpSet s;
+    for (size_t i = 0; i < operations().size(); ++i)
+      if (body_operation(operations()[i].name)) s.set(i);
+    return s;
+  }();
+  if (op.id < 0 || !(op.flags & kJsonBody)) return false;
   size_t id = static_cast<size_t>(op.id);
+  // route() names operations with the table's own string: then the id says it all.
+  bool table_name = id < operations().size() && operations()[id].name.data() == op.name.data() &&
+                    operations()[id].name.size() == op.name.size();
+  if (table_name ? !kBodyOps.test(id) : !body_operation(op.name)) return false;
   for (const auto& r : p_->rules) {
     if (r.unrestricted || !r.allow.test(id) || r.deny.test(id)) continue;
     if (r.matches(who)) return true;
@@ -218,7 +270,7 @@ Decision PolicyImpl::judge(const auth::Identity& who, const Operation& op, const
   const CompiledRule* audit_by = nullptr;
   std::string audit_reason;
   int audit_status = 403;
-  Mutation mut;
+  std::optional<Mutation> mut;  // the first allowing rule's changes (only constrained rules make any)
   std::optional<RequestView> view;
   for (const auto& r : p_->rules) {
     if (!r.matches(who)) continue;
@@ -231,7 +283,7 @@ Decision PolicyImpl::judge(const auth::Identity& who, const Operation& op, const
         Mutation m;
         v = check_rule(r, *view, m);
         if (!v && !allowed_by) {
-          mut = std::move(m);
+          mut.emplace(std::move(m));
         } else if (!v && !m.empty()) {
           // Only the first allowing rule changes the request. A later one whose constraints hold
           // only with its own injections (a default user, CapDrop, limits, labels) would be
@@ -274,12 +326,12 @@ Decision PolicyImpl::judge(const auth::Identity& who, const Operation& op, const
     d.reason = "no rule allows " + std::string(op.name) + " for " + who.name;
     return d;
   }
-  if (allowed_by && !mut.empty() && body) {
+  if (allowed_by && mut && !mut->empty() && body) {
     bool empty_obj = false;
     if (view) {
       if (const gojson::Doc* doc = view->doc()) empty_obj = doc->empty_object();
     }
-    if (!body->empty()) d.body = apply_mutation(*body, mut, empty_obj);
+    if (!body->empty()) d.body = apply_mutation(*body, *mut, empty_obj);
   }
   return d;
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,12 +25,66 @@ enum OpFlag : uint32_t {
   kAlwaysAllow = 1u << 5,     // _ping
 };
 
+// A string kept in place up to kInline bytes (a request path with a full container ID fits) and
+// on the heap beyond: routing a request allocates nothing for it.
+class InlineString {
+ public:
+  static constexpr size_t kInline = 88;
+  InlineString() = default;
+  InlineString(std::string_view s) { assign(s); }  // NOLINT: implicit, like std::string
+  InlineString(const InlineString& o) { assign(o.view()); }
+  InlineString(InlineString&& o) noexcept : size_(o.size_), heap_(std::move(o.heap_)) {
+    if (size_ <= kInline && size_) std::memcpy(buf_, o.buf_, size_);
+    o.size_ = 0;
+    o.heap_.clear();
+  }
+  InlineString& operator=(const InlineString& o) {
+    if (this != &o) assign(o.view());
+    return *this;
+  }
+  InlineString& operator=(InlineString&& o) noexcept {
+    if (this != &o) {
+      size_ = o.size_;
+      heap_ = std::move(o.heap_);
+      if (size_ <= kInline && size_) std::memcpy(buf_, o.buf_, size_);
+      o.size_ = 0;
+      o.heap_.clear();
+    }
+    return *this;
+  }
+  void assign(std::string_view s) {
+    if (s.size() <= kInline) {
+      if (!s.empty()) std::memmove(buf_, s.data(), s.size());  // s may view this string
+      heap_.clear();
+    } else {
+      heap_.assign(s);
+    }
+    size_ = s.size();
+  }
+  InlineString& operator=(std::string_view s) {
+    assign(s);
+    return *this;
+  }
+  std::string_view view() const { return size_ <= kInline ? std::string_view(buf_, size_) : std::string_view(heap_); }
+  operator std::string_view() const { return view(); }  // NOLINT: implicit
+  std::string str() const { return std::string(view()); }
+  const char* data() const { return view().data(); }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  friend bool operator==(const InlineString& a, std::string_view b) { return a.view() == b; }
+
+ private:
+  size_t size_ = 0;
+  char buf_[kInline];
+  std::string heap_;  // when size_ > kInline
+};
+
 struct Operation {
   std::string_view name;         // Engine API operation id, e.g. "ContainerCreate"
   uint32_t flags = 0;
   std::string api_version;       // "1.41", or "" when unversioned
   std::vector<std::pair<std::string, std::string>> params;  // decoded path params ("id" -> "abc")
-  std::string path;              // decoded canonical path without the version prefix
+  InlineString path;             // decoded canonical path without the version prefix
   int id = -1;                   // index in the route table's operation list (routes.hpp operations())
   bool tunnel() const { return flags & kTunnel; }
   const std::string* param(std::string_view key) const;

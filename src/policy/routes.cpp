@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <cstring>
+
+#include "core/strings.hpp"
 
 #include "policy/policy.hpp"
 
@@ -148,7 +152,7 @@ constexpr int op_index(std::string_view name) {
 
 // Literal routes first within a method (dockerd never has a literal and a parameter route matching
 // the same path; match_route() refuses such a request as ambiguous anyway).
-const Route kRoutes[] = {
+constexpr Route kRoutes[] = {
     {"GET", "/_ping", OP("SystemPing")},
     {"HEAD", "/_ping", OP("SystemPingHead")},
     {"GET", "/version", OP("SystemVersion")},
@@ -329,66 +333,214 @@ std::optional<std::vector<int>> expand_operations(std::string_view n) {
 
 namespace {
 
-// The route table prepared for matching: each pattern split once, and routes grouped by the
-// literal first path segment (a path can only match patterns with the same first segment).
-struct PreparedRoute {
-  const Route* r;
-  bool any_method, param;
-  std::string_view prefix, pname, suffix;  // pattern = prefix {pname} suffix, when param
-};
-struct RouteIndex {
-  std::vector<PreparedRoute> routes;
-  std::vector<std::pair<std::string_view, std::vector<uint16_t>>> buckets;  // first segment -> routes, in order
-  std::vector<uint16_t> wild;  // routes whose first segment holds a parameter (checked for every path)
-};
+// Methods the table names; anything else only matches "*" routes.
+enum MethodCode : uint8_t { kGet, kHead, kPost, kPut, kDelete, kOther, kMethodCodes };
 
-std::string_view first_segment(std::string_view p) {
-  if (p.empty() || p[0] != '/') return p;
-  size_t end = p.find('/', 1);
-  return p.substr(1, (end == std::string_view::npos ? p.size() : end) - 1);
+constexpr MethodCode method_code(std::string_view m) {
+  switch (m.size()) {
+    case 3:
+      if (m == "GET") return kGet;
+      if (m == "PUT") return kPut;
+      break;
+    case 4:
+      if (m == "POST") return kPost;
+      if (m == "HEAD") return kHead;
+      break;
+    case 6:
+      if (m == "DELETE") return kDelete;
+      break;
+    default: break;
+  }
+  return kOther;
 }
 
-const RouteIndex& route_index() {
-  static const RouteIndex idx = [] {
-    RouteIndex x;
-    for (const auto& r : kRoutes) {
-      PreparedRoute pr{&r, r.method == "*", false, r.pattern, {}, {}};
-      size_t open = r.pattern.find('{');
-      if (open != std::string_view::npos) {
-        size_t close = r.pattern.find('}', open);
-        pr.param = true;
-        pr.prefix = r.pattern.substr(0, open);
-        pr.pname = r.pattern.substr(open + 1, close - open - 1);
-        pr.suffix = r.pattern.substr(close + 1);
+// The route table prepared for matching, at compile time: each pattern split once, and per
+// (literal first path segment, method, versioned or not) the candidate routes in table order (a
+// path can only match patterns with its first segment and its method). A candidate is first
+// tested on the last bytes of the path, which tells most of them apart at once.
+struct PreparedRoute {
+  int op = -1;
+  bool versioned = true;
+  bool param = false;
+  bool one_segment = false;  // {id}: the value holds no '/'
+  bool skip_prefix = false;  // prefix is "/<first segment>/": implied by the bucket when the path is longer
+  std::string_view prefix, pname, suffix;  // pattern = prefix {pname} suffix, when param; else prefix = pattern
+};
+struct Candidate {
+  uint32_t tail = 0, tail_mask = 0;  // the pattern's last (up to 4) bytes, as the top bytes of a 4-byte load
+  uint16_t route = 0;
+  uint16_t min_len = 0;              // param: shortest matching path; literal: its length
+};
+struct CandList {
+  uint16_t begin = 0, count = 0;  // into RouteIndex::cands
+};
+struct Bucket {
+  std::string_view seg;
+  CandList lists[kMethodCodes][2];  // [method][versioned], in table order (wild routes merged in)
+};
+
+constexpr size_t kNumRoutes = std::size(kRoutes);
+
+constexpr std::string_view first_segment(std::string_view p) {
+  if (p.empty() || p[0] != '/') return p;
+  size_t end = 1;
+  while (end < p.size() && p[end] != '/') ++end;
+  return p.substr(1, end - 1);
+}
+
+constexpr uint32_t seg_hash(std::string_view s) {
+  if (s.empty()) return 0;
+  return (static_cast<uint32_t>(s.size()) * 7u + static_cast<unsigned char>(s[0]) * 3u +
+          static_cast<unsigned char>(s[s.size() - 1])) & 63u;
+}
+
+constexpr bool is_wild(const Route& r) { return first_segment(r.pattern).find('{') != std::string_view::npos; }
+
+constexpr bool code_matches(const Route& r, int code) {
+  if (r.method == "*") return true;
+  return code != kOther && method_code(r.method) == code;
+}
+
+// Candidates a route adds to one bucket (every method code it answers, versioned or not).
+constexpr size_t route_candidates(const Route& r) {
+  size_t n = 0;
+  for (int m = 0; m < kMethodCodes; ++m)
+    if (code_matches(r, m)) n += r.versioned ? 2 : 1;
+  return n;
+}
+
+constexpr size_t count_buckets() {
+  std::string_view segs[kNumRoutes] = {};
+  size_t n = 0;
+  for (const auto& r : kRoutes) {
+    if (is_wild(r)) continue;
+    std::string_view seg = first_segment(r.pattern);
+    bool seen = false;
+    for (size_t i = 0; i < n; ++i) seen = seen || segs[i] == seg;
+    if (!seen) segs[n++] = seg;
+  }
+  return n;
+}
+constexpr size_t kNumBuckets = count_buckets();
+
+constexpr size_t count_candidates() {
+  size_t n = 0;
+  for (const auto& r : kRoutes) n += route_candidates(r) * (is_wild(r) ? kNumBuckets + 1 : 1);
+  return n;
+}
+constexpr size_t kNumCandidates = count_candidates();
+
+struct RouteIndex {
+  PreparedRoute routes[kNumRoutes];
+  Bucket buckets[kNumBuckets];
+  Bucket wild;                   // routes whose first segment holds a parameter (candidates for every path)
+  Candidate cands[kNumCandidates];
+  uint8_t slot[64] = {};         // bucket index + 1 by seg_hash(first segment), open addressing
+};
+
+constexpr PreparedRoute prepare(const Route& r) {
+  PreparedRoute pr;
+  pr.op = r.op;
+  pr.versioned = r.versioned;
+  pr.prefix = r.pattern;
+  size_t open = r.pattern.find('{');
+  if (open != std::string_view::npos) {
+    size_t close = r.pattern.find('}', open);
+    pr.param = true;
+    pr.prefix = r.pattern.substr(0, open);
+    pr.pname = r.pattern.substr(open + 1, close - open - 1);
+    pr.suffix = r.pattern.substr(close + 1);
+    pr.one_segment = pr.pname == "id";
+  }
+  std::string_view seg = first_segment(r.pattern);
+  pr.skip_prefix = !is_wild(r) && pr.param && pr.prefix.size() == seg.size() + 2 && pr.prefix.back() == '/';
+  return pr;
+}
+
+constexpr Candidate make_candidate(const PreparedRoute& pr, uint16_t route) {
+  Candidate c;
+  c.route = route;
+  std::string_view end = pr.param ? pr.suffix : pr.prefix;  // what the path must end with
+  size_t t = end.size() < 4 ? end.size() : 4;
+  for (size_t i = 0; i < t; ++i) {
+    unsigned shift = static_cast<unsigned>(8 * (4 - t + i));
+    c.tail |= static_cast<uint32_t>(static_cast<unsigned char>(end[end.size() - t + i])) << shift;
+    c.tail_mask |= 0xFFu << shift;
+  }
+  c.min_len = static_cast<uint16_t>(pr.param ? pr.prefix.size() + pr.suffix.size() + 1 : pr.prefix.size());
+  return c;
+}
+
+constexpr RouteIndex build_route_index() {
+  RouteIndex x{};
+  for (size_t i = 0; i < kNumRoutes; ++i) x.routes[i] = prepare(kRoutes[i]);
+  size_t nb = 0;
+  for (const auto& r : kRoutes) {
+    if (is_wild(r)) continue;
+    std::string_view seg = first_segment(r.pattern);
+    bool seen = false;
+    for (size_t i = 0; i < nb; ++i) seen = seen || x.buckets[i].seg == seg;
+    if (!seen) x.buckets[nb++].seg = seg;
+  }
+  // Each list in table order: a bucket's own routes with the wild ones merged in.
+  size_t nc = 0;
+  auto fill = [&](Bucket& b, bool wild_only) {
+    for (int m = 0; m < kMethodCodes; ++m)
+      for (int v = 0; v < 2; ++v) {
+        b.lists[m][v].begin = static_cast<uint16_t>(nc);
+        for (size_t i = 0; i < kNumRoutes; ++i) {
+          const Route& r = kRoutes[i];
+          bool mine = is_wild(r) || (!wild_only && first_segment(r.pattern) == b.seg);
+          if (!mine || !code_matches(r, m) || (v == 1 && !r.versioned)) continue;
+          x.cands[nc++] = make_candidate(x.routes[i], static_cast<uint16_t>(i));
+        }
+        b.lists[m][v].count = static_cast<uint16_t>(nc - b.lists[m][v].begin);
       }
-      auto i = static_cast<uint16_t>(x.routes.size());
-      x.routes.push_back(pr);
-      std::string_view seg = first_segment(r.pattern);
-      if (seg.find('{') != std::string_view::npos) {
-        x.wild.push_back(i);
-        continue;
-      }
-      auto b = std::find_if(x.buckets.begin(), x.buckets.end(), [&](const auto& kv) { return kv.first == seg; });
-      if (b == x.buckets.end()) {
-        x.buckets.emplace_back(seg, std::vector<uint16_t>());
-        b = x.buckets.end() - 1;
-      }
-      b->second.push_back(i);
+  };
+  for (size_t i = 0; i < nb; ++i) fill(x.buckets[i], false);
+  fill(x.wild, true);
+  for (size_t i = 0; i < nb; ++i) {
+    uint32_t s = seg_hash(x.buckets[i].seg);
+    while (x.slot[s]) s = (s + 1) & 63u;
+    x.slot[s] = static_cast<uint8_t>(i + 1);
+  }
+  return x;
+}
+
+constexpr RouteIndex kIndex = build_route_index();
+static_assert(kNumBuckets < 64 && kNumCandidates < 65536);
+
+bool same_bytes(const char* a, const char* b, size_t n) {
+  if (n >= 8) {  // words, the last one overlapping
+    for (size_t i = 0;; i += 8) {
+      if (i + 8 > n) i = n - 8;
+      if (swar::load8(a + i) != swar::load8(b + i)) return false;
+      if (i + 8 == n) return true;
     }
-    return x;
-  }();
-  return idx;
+  }
+  if (n >= 4) {
+    uint32_t x0, y0, x1, y1;
+    std::memcpy(&x0, a, 4);
+    std::memcpy(&y0, b, 4);
+    std::memcpy(&x1, a + n - 4, 4);
+    std::memcpy(&y1, b + n - 4, 4);
+    return x0 == y0 && x1 == y1;
+  }
+  for (size_t i = 0; i < n; ++i)
+    if (a[i] != b[i]) return false;
+  return true;
 }
 
 // Matches one prepared pattern; at most one parameter per pattern ({id}: one segment).
-bool match_prepared(const PreparedRoute& pr, std::string_view path, std::string_view& pname, std::string_view& pval) {
-  if (!pr.param) return pr.prefix == path;
-  if (path.size() < pr.prefix.size() + pr.suffix.size() + 1) return false;  // parameters are never empty
-  if (path.substr(0, pr.prefix.size()) != pr.prefix) return false;
-  if (path.substr(path.size() - pr.suffix.size()) != pr.suffix) return false;
-  std::string_view val = path.substr(pr.prefix.size(), path.size() - pr.prefix.size() - pr.suffix.size());
-  if (pr.pname == "id" && val.find('/') != std::string_view::npos) return false;
-  pname = pr.pname;
+bool match_prepared(const PreparedRoute& pr, std::string_view path, std::string_view& pval) {
+  const size_t n = path.size(), np = pr.prefix.size();
+  if (!pr.param) return n == np && same_bytes(path.data(), pr.prefix.data(), n);
+  const size_t ns = pr.suffix.size();
+  if (n < np + ns + 1) return false;  // parameters are never empty
+  if (!pr.skip_prefix && !same_bytes(path.data(), pr.prefix.data(), np)) return false;
+  if (!same_bytes(path.data() + n - ns, pr.suffix.data(), ns)) return false;
+  std::string_view val = path.substr(np, n - np - ns);
+  if (pr.one_segment && val.find('/') != std::string_view::npos) return false;
   pval = val;
   return true;
 }
@@ -397,34 +549,36 @@ bool match_prepared(const PreparedRoute& pr, std::string_view path, std::string_
 
 RouteMatch match_route(std::string_view method, std::string_view path, bool versioned) {
   RouteMatch m;
-  const RouteIndex& idx = route_index();
-  const std::vector<uint16_t>* bucket = nullptr;
+  const RouteIndex& idx = kIndex;
+  const Bucket* bucket = &idx.wild;
   std::string_view seg = first_segment(path);
-  for (const auto& [s, b] : idx.buckets)
-    if (s == seg) {
+  for (uint32_t s = seg_hash(seg), v; (v = idx.slot[s]) != 0; s = (s + 1) & 63u) {
+    const Bucket& b = idx.buckets[v - 1];
+    if (b.seg.size() == seg.size() && same_bytes(b.seg.data(), seg.data(), seg.size())) {
       bucket = &b;
       break;
     }
-  // Candidates in table order: the path's bucket merged with the parameterised first segments.
-  size_t bi = 0, wi = 0, bn = bucket ? bucket->size() : 0, wn = idx.wild.size();
-  while (bi < bn || wi < wn) {
-    uint16_t i;
-    if (wi == wn || (bi < bn && (*bucket)[bi] < idx.wild[wi]))
-      i = (*bucket)[bi++];
-    else
-      i = idx.wild[wi++];
-    const PreparedRoute& pr = idx.routes[i];
-    const Route& r = *pr.r;
-    if (!pr.any_method && r.method != method) continue;
-    if (versioned && !r.versioned) continue;
-    std::string_view pname, pval;
-    if (!match_prepared(pr, path, pname, pval)) continue;
+  }
+  // skip_prefix relies on the path starting with "/<first segment>".
+  const bool slash = !path.empty() && path[0] == '/';
+  const size_t n = path.size();
+  uint32_t tail = 0;
+  if (n >= 4) std::memcpy(&tail, path.data() + n - 4, 4);
+  const bool le = std::endian::native == std::endian::little;
+  const CandList list = bucket->lists[method_code(method)][versioned ? 1 : 0];
+  for (const Candidate *c = idx.cands + list.begin, *end = c + list.count; c != end; ++c) {
+    if (n < c->min_len) continue;
+    if (le && n >= 4 && (tail & c->tail_mask) != c->tail) continue;  // cannot end like the pattern
+    const PreparedRoute& pr = idx.routes[c->route];
+    if (pr.skip_prefix && !slash) continue;  // cannot match: the pattern starts with '/'
+    std::string_view pval;
+    if (!match_prepared(pr, path, pval)) continue;
     if (m.op >= 0) {
-      if (m.op != r.op || m.param != pval) m.ambiguous = true;
+      if (m.op != pr.op || m.param != pval) m.ambiguous = true;
       continue;
     }
-    m.op = r.op;
-    m.param_name = pname;
+    m.op = pr.op;
+    m.param_name = pr.pname;
     m.param = pval;
   }
   return m;

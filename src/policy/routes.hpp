@@ -42,12 +42,12 @@ std::vector<std::string> group_names();
 
 struct RouteMatch {
   int op = -1;
-  std::string param_name;
-  std::string param;
+  std::string_view param_name;  // of the route table ("" when the route has none)
+  std::string_view param;       // a piece of `path`
   bool ambiguous = false;
 };
 
-// Matches a decoded canonical path (without version prefix) against the table.
+// Matches a decoded canonical path (without version prefix) against the table. Allocates nothing.
 RouteMatch match_route(std::string_view method, std::string_view path, bool versioned);
 
 }  // namespace dg::policy
