@@ -180,20 +180,6 @@ CanonicalView canonicalise_path_view(std::string_view p, std::string& scratch) {
   return c;
 }
 
-CanonicalPath canonicalise_path(std::string_view p) {
-  std::string scratch;
-  CanonicalView v = canonicalise_path_view(p, scratch);
-  CanonicalPath c;
-  c.ok = v.ok;
-  c.status = v.status;
-  c.reason = std::move(v.reason);
-  if (v.ok) {
-    c.path = std::string(v.path);
-    c.api_version = std::string(v.api_version);
-  }
-  return c;
-}
-
 std::optional<std::string> query_error(std::string_view q) {
   if (q.size() >= 8) {  // the usual query has neither ';' nor '%': one test per word
     uint64_t any = 0;

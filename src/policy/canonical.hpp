@@ -16,19 +16,9 @@ namespace dg::policy {
 inline constexpr int kMinApiMajor = 1;
 inline constexpr int kMinApiMinor = 24;
 
-struct CanonicalPath {
-  bool ok = false;
-  int status = 400;
-  std::string reason;       // when !ok
-  std::string path;         // decoded, without the version prefix
-  std::string api_version;  // "1.41"; "" when unversioned
-};
-
 // target_path: the request target before '?', still percent-encoded (origin or absolute form).
-CanonicalPath canonicalise_path(std::string_view target_path);
-
-// The same without copies: path and api_version view `target_path`, or `scratch` (which then
-// holds the decoded path) when something in it is percent-encoded.
+// path and api_version view `target_path`, or `scratch` (which then holds the decoded path) when
+// something in it is percent-encoded.
 struct CanonicalView {
   bool ok = false;
   int status = 400;

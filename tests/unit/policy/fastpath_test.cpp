@@ -41,6 +41,15 @@ bool all_digits(std::string_view s) {
   return true;
 }
 
+// The owning result the original algorithm returned.
+struct CanonicalPath {
+  bool ok = false;
+  int status = 400;
+  std::string reason;
+  std::string path;
+  std::string api_version;
+};
+
 CanonicalPath fail(int status, std::string reason) {
   CanonicalPath c;
   c.status = status;
@@ -257,13 +266,7 @@ std::string random_bytes(size_t n, std::string_view alphabet) {
 
 void check_canonical(const std::string& p) {
   auto want = ref::canonicalise_path(p);
-  auto got = canonicalise_path(p);
   INFO("path: ", p);
-  CHECK(got.ok == want.ok);
-  CHECK(got.status == want.status);
-  CHECK(got.reason == want.reason);
-  CHECK(got.path == want.path);
-  CHECK(got.api_version == want.api_version);
   std::string scratch;
   auto view = canonicalise_path_view(p, scratch);
   CHECK(view.ok == want.ok);
